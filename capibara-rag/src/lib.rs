@@ -1,0 +1,22 @@
+//! # capibara-rag
+//!
+//! Retrieval for Capibara. This crate will hold the implementations of the retrieval traits of
+//! `capibara-core`:
+//!
+//! - [`Embedder`](capibara_core::embed::Embedder): all-MiniLM-L6-v2 run locally with candle (384-d),
+//!   and a client for remote OpenAI-compatible `/v1/embeddings` servers;
+//! - [`VectorStore`](capibara_core::vector::VectorStore): an embedded exact index (inner product,
+//!   persisted), HNSW for large collections, FAISS and Milvus behind features;
+//! - [`GraphStore`](capibara_core::graph::GraphStore): an in-process graph persisted in SQLite, and
+//!   Nebula Graph;
+//! - chunking and ingestion of txt, md, html, json/jsonl and pdf; lexical BM25 with Spanish and English
+//!   analysis; dense and hybrid retrieval (mini, full and guided); the context tools (contexts, query
+//!   analysis, calculator, fact verification).
+//!
+//! Nothing is implemented here yet; the traits it implements are in `capibara-core`.
+
+#![forbid(unsafe_code)]
+
+pub use capibara_core::embed::Embedder;
+pub use capibara_core::graph::GraphStore;
+pub use capibara_core::vector::VectorStore;

@@ -1,0 +1,2 @@
+//! capibara-server
+pub mod store;
