@@ -134,7 +134,9 @@ impl Error {
             Self::NotFound(m) => Self::NotFound(wrap(m)),
             Self::Unauthorized(m) => Self::Unauthorized(wrap(m)),
             Self::Forbidden(m) => Self::Forbidden(wrap(m)),
-            Self::RateLimited { message, retry_after } => Self::RateLimited { message: wrap(message), retry_after },
+            Self::RateLimited { message, retry_after } => {
+                Self::RateLimited { message: wrap(message), retry_after }
+            }
             Self::Unavailable(m) => Self::Unavailable(wrap(m)),
             Self::Timeout(m) => Self::Timeout(wrap(m)),
             Self::Upstream { status, body } => Self::Upstream { status, body: wrap(body) },

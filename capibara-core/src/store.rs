@@ -155,6 +155,11 @@ pub trait ConversationStore: Send + Sync {
 
     /// How many conversations are stored.
     async fn count_conversations(&self) -> Result<u64>;
+
+    /// Checks the store answers (a cheap round trip); stores without a connection are always fine.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -173,6 +178,9 @@ impl<T: ConversationStore + ?Sized> ConversationStore for Arc<T> {
     }
     async fn count_conversations(&self) -> Result<u64> {
         (**self).count_conversations().await
+    }
+    async fn ping(&self) -> Result<()> {
+        (**self).ping().await
     }
 }
 

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use crate::chat::{ChatRequest, FinishReason, StreamEvent, Usage};
 use crate::error::{Error, Result};
 use crate::llm::{BackendHealth, Capabilities, ChatStream, HealthStatus, LlmBackend, ModelInfo};
-use crate::store::{AppendOutcome, AppendRequest, Attachment, Conversation, ConversationStore, StoredMessage};
+use crate::store::{
+    AppendOutcome, AppendRequest, Attachment, Conversation, ConversationStore, StoredMessage,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking test thread must not hide the state from the others.
@@ -75,7 +77,12 @@ impl ScriptedBackend {
         Self {
             id: "scripted".into(),
             model: "scripted-model".into(),
-            capabilities: Capabilities { streaming: true, reasoning: true, tools: false, max_context_tokens: 8192 },
+            capabilities: Capabilities {
+                streaming: true,
+                reasoning: true,
+                tools: false,
+                max_context_tokens: 8192,
+            },
             replies: Mutex::new(VecDeque::new()),
             default_reply: Reply::text(text),
             requests: Mutex::new(Vec::new()),
@@ -199,14 +206,15 @@ impl ConversationStore for InMemoryConversationStore {
         if created && !request.create_if_missing {
             return Err(Error::NotFound(format!("conversation {}", request.conversation_id)));
         }
-        let mut conversation = state.conversations.get(&request.conversation_id).cloned().unwrap_or(Conversation {
-            id: request.conversation_id,
-            user_email: request.user_email.clone(),
-            title: request.title.clone(),
-            message_count: 0,
-            created_at: now,
-            updated_at: now,
-        });
+        let mut conversation =
+            state.conversations.get(&request.conversation_id).cloned().unwrap_or(Conversation {
+                id: request.conversation_id,
+                user_email: request.user_email.clone(),
+                title: request.title.clone(),
+                message_count: 0,
+                created_at: now,
+                updated_at: now,
+            });
         let mut inserted = Vec::new();
         let mut duplicates = 0;
         let mut new_messages = Vec::new();
@@ -242,7 +250,12 @@ impl ConversationStore for InMemoryConversationStore {
             inserted.push(id);
         }
         if created && new_messages.is_empty() {
-            return Ok(AppendOutcome { conversation_id: request.conversation_id, created: false, inserted, duplicates });
+            return Ok(AppendOutcome {
+                conversation_id: request.conversation_id,
+                created: false,
+                inserted,
+                duplicates,
+            });
         }
         conversation.updated_at = now;
         state.conversations.insert(conversation.id, conversation);
@@ -255,7 +268,11 @@ impl ConversationStore for InMemoryConversationStore {
     }
 
     async fn conversation(&self, id: Uuid) -> Result<Conversation> {
-        lock(&self.state).conversations.get(&id).cloned().ok_or_else(|| Error::NotFound(format!("conversation {id}")))
+        lock(&self.state)
+            .conversations
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("conversation {id}")))
     }
 
     async fn recent_messages(&self, id: Uuid, limit: usize) -> Result<Vec<StoredMessage>> {

@@ -253,7 +253,11 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self { max_retries: 2, initial_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(5) }
+        Self {
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+        }
     }
 }
 
@@ -305,7 +309,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors() {
-        let error = parse(r#"{"backends":[{"kind":"openai","base_url":"http://x/v1","model":"m","tmeout":1}]}"#);
+        let error =
+            parse(r#"{"backends":[{"kind":"openai","base_url":"http://x/v1","model":"m","tmeout":1}]}"#);
         assert!(error.is_err());
     }
 

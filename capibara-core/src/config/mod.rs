@@ -126,7 +126,12 @@ pub struct CorsConfig {
 impl Default for CorsConfig {
     fn default() -> Self {
         // The origins the original frontends are served from during local development.
-        let origins = ["http://localhost:8000", "http://127.0.0.1:8000", "http://localhost:5500", "http://127.0.0.1:5500"];
+        let origins = [
+            "http://localhost:8000",
+            "http://127.0.0.1:8000",
+            "http://localhost:5500",
+            "http://127.0.0.1:5500",
+        ];
         Self {
             allowed_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
             allow_credentials: false,
@@ -226,12 +231,19 @@ impl StorageConfig {
         if let Some(url) = &self.database_url
             && !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p))
         {
-            return Err(Error::invalid("storage.database_url must start with sqlite:, postgres:// or postgresql://"));
+            return Err(Error::invalid(
+                "storage.database_url must start with sqlite:, postgres:// or postgresql://",
+            ));
         }
         if self.max_connections == 0 {
             return Err(Error::invalid("storage.max_connections must be at least 1"));
         }
         Ok(())
+    }
+
+    /// The database URL in effect with any password replaced by `***`, for logs and messages.
+    pub fn effective_database_url_redacted(&self) -> String {
+        redact_password(&self.effective_database_url())
     }
 
     /// The database URL in effect: the configured one, or a SQLite file in the data dir.
@@ -240,6 +252,20 @@ impl StorageConfig {
             Some(url) => url.clone(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("capibara.db").display()),
         }
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with `***`.
+pub fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -266,8 +292,8 @@ impl Default for UploadConfig {
             max_file_bytes: 10 * 1024 * 1024,
             max_files: 10,
             allowed_extensions: set(&[
-                "png", "jpg", "jpeg", "gif", "pdf", "doc", "docx", "txt", "csv", "xlsx", "xls", "pptx", "ppt",
-                "zip", "rar", "md", "json",
+                "png", "jpg", "jpeg", "gif", "pdf", "doc", "docx", "txt", "csv", "xlsx", "xls", "pptx",
+                "ppt", "zip", "rar", "md", "json",
             ]),
             text_extensions: set(&["txt", "md", "csv", "json"]),
             max_text_chars: 20_000,
@@ -281,7 +307,9 @@ impl UploadConfig {
             return Err(Error::invalid("uploads.max_file_bytes and uploads.max_files must be at least 1"));
         }
         if let Some(ext) = self.text_extensions.iter().find(|e| !self.allowed_extensions.contains(*e)) {
-            return Err(Error::invalid(format!("uploads.text_extensions: `{ext}` is not in allowed_extensions")));
+            return Err(Error::invalid(format!(
+                "uploads.text_extensions: `{ext}` is not in allowed_extensions"
+            )));
         }
         Ok(())
     }
@@ -319,6 +347,13 @@ mod tests {
         let mut config = Config::default();
         config.server.cors.allowed_origins = vec!["http://localhost:8000/".into()];
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_password("postgres://u:secret@db:5432/x"), "postgres://u:***@db:5432/x");
+        assert_eq!(redact_password("postgres://u@db/x"), "postgres://u@db/x");
+        assert_eq!(redact_password("sqlite://data/c.db"), "sqlite://data/c.db");
     }
 
     #[test]

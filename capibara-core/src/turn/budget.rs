@@ -64,13 +64,20 @@ mod tests {
 
     fn turns(n: usize) -> Vec<Message> {
         (0..n)
-            .map(|i| if i % 2 == 0 { Message::user(format!("pregunta {i}")) } else { Message::assistant("respuesta") })
+            .map(|i| {
+                if i % 2 == 0 {
+                    Message::user(format!("pregunta {i}"))
+                } else {
+                    Message::assistant("respuesta")
+                }
+            })
             .collect()
     }
 
     #[test]
     fn everything_fits_in_a_large_budget() {
-        let out = fit_history(Some(Message::system("sys")), turns(6), Message::user("nueva"), 10_000).unwrap();
+        let out =
+            fit_history(Some(Message::system("sys")), turns(6), Message::user("nueva"), 10_000).unwrap();
         assert_eq!(out.len(), 8);
         assert_eq!(out[0].content, "sys");
         assert_eq!(out.last().unwrap().content, "nueva");

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::chat::{AnswerBuilder, ChatRequest, FinishReason, Message, Role, SamplingOptions, StreamEvent, Usage};
+use crate::chat::{
+    AnswerBuilder, ChatRequest, FinishReason, Message, Role, SamplingOptions, StreamEvent, Usage,
+};
 use crate::config::ChatConfig;
 use crate::error::{Error, Result};
 use crate::llm::{ChatStream, LlmBackend};
@@ -108,7 +110,10 @@ pub struct TurnSettings {
 impl From<&ChatConfig> for TurnSettings {
     fn from(config: &ChatConfig) -> Self {
         Self {
-            system_prompt: config.system_prompt.clone().unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.trim().to_owned()),
+            system_prompt: config
+                .system_prompt
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.trim().to_owned()),
             default_max_tokens: config.default_max_tokens,
             default_temperature: config.default_temperature,
             history_messages: config.history_messages,
@@ -213,7 +218,8 @@ impl ChatTurn {
         let context = self.llm.capabilities().max_context_tokens;
         let answer_reserve = options.max_tokens.unwrap_or(self.settings.default_max_tokens).min(context / 2);
         let user = Message::user(prompt_text(&message, &input.attachments));
-        let system = (!self.settings.system_prompt.is_empty()).then(|| Message::system(&self.settings.system_prompt));
+        let system =
+            (!self.settings.system_prompt.is_empty()).then(|| Message::system(&self.settings.system_prompt));
         let messages = budget::fit_history(system, history, user, context.saturating_sub(answer_reserve))?;
 
         let request = ChatRequest { model: input.model.clone(), messages, options, tools: Vec::new() };
@@ -263,16 +269,25 @@ fn prompt_text(message: &str, attachments: &[TurnAttachment]) -> String {
     let mut text = message.to_owned();
     for attached in attachments {
         if let Some(content) = &attached.text {
-            text.push_str(&format!("\n\n[Archivo adjunto: {}]\n{}", attached.attachment.original_name, content));
+            text.push_str(&format!(
+                "\n\n[Archivo adjunto: {}]\n{}",
+                attached.attachment.original_name, content
+            ));
             if attached.truncated {
                 text.push_str("\n[… archivo recortado]");
             }
         }
     }
-    let others: Vec<&str> =
-        attachments.iter().filter(|a| a.text.is_none()).map(|a| a.attachment.original_name.as_str()).collect();
+    let others: Vec<&str> = attachments
+        .iter()
+        .filter(|a| a.text.is_none())
+        .map(|a| a.attachment.original_name.as_str())
+        .collect();
     if !others.is_empty() {
-        text.push_str(&format!("\n\n[El usuario ha adjuntado los siguientes archivos: {}]", others.join(", ")));
+        text.push_str(&format!(
+            "\n\n[El usuario ha adjuntado los siguientes archivos: {}]",
+            others.join(", ")
+        ));
     }
     text
 }
@@ -326,7 +341,9 @@ async fn pump(mut stream: ChatStream, sender: mpsc::Sender<Result<TurnEvent>>, p
                 }
             }
             Some(Err(error)) => break Ending::Failed(error),
-            None => break Ending::Failed(Error::upstream(502, "the answer stream ended without a final event")),
+            None => {
+                break Ending::Failed(Error::upstream(502, "the answer stream ended without a final event"));
+            }
         }
     };
     // Stop the upstream now rather than when this task ends.
@@ -338,7 +355,8 @@ async fn pump(mut stream: ChatStream, sender: mpsc::Sender<Result<TurnEvent>>, p
         Ending::ReaderGone => (FinishReason::Cancelled, true, None),
         Ending::Failed(error) => (FinishReason::Other("error".into()), true, Some(error)),
     };
-    let produced = !answer.content.is_empty() || !answer.reasoning.is_empty() || !answer.tool_calls.is_empty();
+    let produced =
+        !answer.content.is_empty() || !answer.reasoning.is_empty() || !answer.tool_calls.is_empty();
     let stored = if partial && !produced {
         // Nothing was generated: store nothing, so a retry does not leave a dangling question.
         Ok(None)
