@@ -5,4 +5,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod prompt;
+pub mod reasoning;
 pub mod wire;
