@@ -125,6 +125,8 @@ impl Playback {
                 }
                 Some(Beat::Delay(duration)) => tokio::time::sleep(duration).await,
                 Some(Beat::Disconnect) => {
+                    // Pending once, so the server flushes the frames written so far before the cut.
+                    tokio::task::yield_now().await;
                     self.guard.finish();
                     self.beats.clear();
                     return Some(Err(ScriptedDisconnect));
