@@ -238,20 +238,31 @@ pub(crate) fn document(exchange: &Exchange, answer: &Answer) -> serde_json::Valu
             .collect();
         message["tool_calls"] = json!(calls);
     }
-    let (prompt, completion) = answer.counts();
+    let finish = answer.finish.as_deref();
+    chat_completion(exchange.created, &exchange.model, &message, finish, answer.counts())
+}
+
+/// A non-streamed `chat.completion` document with one choice holding `message`.
+pub fn chat_completion(
+    created: u64,
+    model: &str,
+    message: &serde_json::Value,
+    finish_reason: Option<&str>,
+    (prompt_tokens, completion_tokens): (u32, u32),
+) -> serde_json::Value {
     json!({
         "id": format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         "object": "chat.completion",
-        "created": exchange.created,
-        "model": exchange.model,
-        "choices": [{ "index": 0, "message": message, "logprobs": null, "finish_reason": answer.finish }],
-        "usage": { "prompt_tokens": prompt, "completion_tokens": completion,
-                   "total_tokens": prompt.saturating_add(completion) },
+        "created": created,
+        "model": model,
+        "choices": [{ "index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason }],
+        "usage": { "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                   "total_tokens": prompt_tokens.saturating_add(completion_tokens) },
     })
 }
 
 /// OpenAI's error document for a status.
-pub(crate) fn error_document(status: u16, message: &str) -> serde_json::Value {
+pub fn error_document(status: u16, message: &str) -> serde_json::Value {
     let (kind, code) = match status {
         401 => ("invalid_request_error", json!("invalid_api_key")),
         404 => ("invalid_request_error", json!("model_not_found")),
@@ -262,7 +273,7 @@ pub(crate) fn error_document(status: u16, message: &str) -> serde_json::Value {
     json!({ "error": { "message": message, "type": kind, "param": null, "code": code } })
 }
 
-/// `GET /v1/models`.
-pub(crate) fn models_document(model: &str, created: u64) -> serde_json::Value {
+/// The `GET /v1/models` document listing one model.
+pub fn models_document(model: &str, created: u64) -> serde_json::Value {
     json!({ "object": "list", "data": [{ "id": model, "object": "model", "created": created, "owned_by": "fake" }] })
 }
