@@ -1,0 +1,197 @@
+//! What every HTTP backend shares: the connection pool, starting a streamed answer with retries
+//! and the first-token timeout, the live event stream with idle and total timeouts, error
+//! mapping, and backoff.
+
+mod backoff;
+pub(crate) mod errors;
+mod events;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use capibara_core::config::{RetryConfig, TimeoutConfig};
+use capibara_core::{Error, Result};
+use futures::StreamExt;
+use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
+use tokio::time::{Instant, sleep, timeout_at};
+
+use events::StreamLimits;
+pub(crate) use events::{Decoder, EventStream};
+
+/// Largest error body read from an upstream; the rest is not needed to say what went wrong.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+/// Longest a health probe or model listing may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One backend's HTTP side: a keep-alive connection pool and its timeout and retry settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    client: reqwest::Client,
+    backend: Arc<str>,
+    timeouts: TimeoutConfig,
+    retry: RetryConfig,
+}
+
+/// A failed attempt and whether trying again may help.
+struct Failure {
+    error: Error,
+    retryable: bool,
+}
+
+impl Transport {
+    /// Builds the connection pool (HTTP/1.1 keep-alive, `TCP_NODELAY`, the connect timeout).
+    pub(crate) fn new(backend: &str, timeouts: TimeoutConfig, retry: RetryConfig) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .tcp_nodelay(true)
+            .http1_only()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("capibara/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::internal(format!("{backend}: cannot build the HTTP client: {e}")))?;
+        Ok(Self { client, backend: Arc::from(backend), timeouts, retry })
+    }
+
+    /// Sends a streaming request and returns once the first event has arrived.
+    ///
+    /// Failures before the first event that may pass (connection refused, 429, 5xx, the
+    /// first-token timeout) are retried with backoff up to `retry.max_retries` times, within the
+    /// total deadline. Failures inside the stream (an error frame, a malformed frame, a cut
+    /// connection) are not: the upstream did answer, and the caller (or a fallback chain) decides.
+    pub(crate) async fn open<D: Decoder>(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+        model: &str,
+        decoder: impl Fn() -> D,
+    ) -> Result<Pin<Box<EventStream<D>>>> {
+        let started = Instant::now();
+        let deadline = started + self.timeouts.total;
+        let limits = StreamLimits { idle: self.timeouts.idle, total: self.timeouts.total, started };
+        let mut attempt = 0;
+        loop {
+            let first_token_due = (Instant::now() + self.timeouts.first_token).min(deadline);
+            let outcome = timeout_at(
+                first_token_due,
+                self.attempt(url, headers, body.clone(), model, decoder(), limits),
+            )
+            .await;
+            let error = match outcome {
+                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Err(Failure { error, retryable: false })) => return Err(error),
+                Ok(Err(Failure { error, retryable: true })) => error,
+                Err(_) if first_token_due == deadline => {
+                    return Err(errors::timeout(&self.backend, "total", self.timeouts.total));
+                }
+                Err(_) => errors::timeout(&self.backend, "first-token", self.timeouts.first_token),
+            };
+            if attempt >= self.retry.max_retries {
+                return Err(error);
+            }
+            let delay = backoff::delay(&self.retry, attempt, error.retry_after());
+            if Instant::now() + delay >= deadline {
+                return Err(error);
+            }
+            attempt += 1;
+            tracing::debug!(backend = %self.backend, attempt, ?delay, %error, "retrying before the first token");
+            sleep(delay).await;
+        }
+    }
+
+    async fn attempt<D: Decoder>(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+        model: &str,
+        decoder: D,
+        limits: StreamLimits,
+    ) -> std::result::Result<Pin<Box<EventStream<D>>>, Failure> {
+        let response =
+            self.client.post(url).headers(headers.clone()).body(body).send().await.map_err(|e| Failure {
+                error: errors::request(&self.backend, url, &e, self.timeouts.connect),
+                retryable: true,
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = backoff::retry_after(response.headers());
+            let text = read_error_body(response).await;
+            let error = errors::status(&self.backend, url, model, status.as_u16(), &text, retry_after);
+            let retryable = error.is_retryable();
+            return Err(Failure { error, retryable });
+        }
+        let mut stream = Box::pin(EventStream::new(
+            response.bytes_stream().boxed(),
+            decoder,
+            self.backend.clone(),
+            limits,
+        ));
+        match stream.next().await {
+            Some(Ok(first)) => {
+                stream.as_mut().resume_with(first);
+                Ok(stream)
+            }
+            Some(Err(error)) => Err(Failure { error, retryable: false }),
+            None => Err(Failure { error: errors::ended_early(&self.backend, None), retryable: false }),
+        }
+    }
+
+    /// `GET url` and decode the JSON answer (model lists, health), within the probe timeout.
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: &str, headers: &HeaderMap) -> Result<T> {
+        let probe = PROBE_TIMEOUT.min(self.timeouts.total);
+        let request = async {
+            let response = self
+                .client
+                .get(url)
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(|e| errors::request(&self.backend, url, &e, self.timeouts.connect))?;
+            let status = response.status();
+            if !status.is_success() {
+                let retry_after = backoff::retry_after(response.headers());
+                let text = read_error_body(response).await;
+                return Err(errors::status(&self.backend, url, "", status.as_u16(), &text, retry_after));
+            }
+            let body = response.bytes().await.map_err(|e| errors::ended_early(&self.backend, Some(&e)))?;
+            serde_json::from_slice(&body).map_err(|e| errors::malformed(&self.backend, &e, &body))
+        };
+        tokio::time::timeout(probe, request)
+            .await
+            .map_err(|_| errors::timeout(&self.backend, "probe", probe))?
+    }
+}
+
+/// Reads at most [`MAX_ERROR_BODY`] bytes of an error answer, as text.
+async fn read_error_body(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(MAX_ERROR_BODY - body.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// A health report from a probe's verdict.
+pub(crate) fn health_report(
+    backend: &str,
+    location: &str,
+    model: &str,
+    started: Instant,
+    (status, detail): (capibara_core::llm::HealthStatus, Option<String>),
+) -> capibara_core::llm::BackendHealth {
+    capibara_core::llm::BackendHealth {
+        backend: backend.to_owned(),
+        status,
+        location: location.to_owned(),
+        model: model.to_owned(),
+        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        detail,
+    }
+}
