@@ -47,8 +47,9 @@ async fn delays_really_hold_the_rest_of_the_stream_back() {
         let arrival = |word: &str| chunks.iter().find(|(_, text)| text.contains(word)).unwrap().0;
         let first = arrival("Primero");
         let second = arrival("Segundo");
-        assert!(first < Duration::from_millis(300), "{protocol:?}: first beat after {first:?}");
+        // The first beat reached the client a whole delay before the second was written: not buffered.
         assert!(second >= first + Duration::from_millis(550), "{protocol:?}: {first:?} then {second:?}");
+        assert!(first < Duration::from_millis(500), "{protocol:?}: the first beat took {first:?}");
     }
 }
 
