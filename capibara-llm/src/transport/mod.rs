@@ -35,10 +35,18 @@ pub(crate) struct Transport {
     retry: RetryConfig,
 }
 
-/// A failed attempt and whether trying again may help.
+/// A failed attempt, whether trying again may help, and when the upstream asked us to.
 struct Failure {
     error: Error,
     retryable: bool,
+    /// `Retry-After` of the answer (429, but also 503 while a model loads).
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn fatal(error: Error) -> Self {
+        Self { error, retryable: false, retry_after: None }
+    }
 }
 
 impl Transport {
@@ -80,19 +88,19 @@ impl Transport {
                 self.attempt(url, headers, body.clone(), model, decoder(), limits),
             )
             .await;
-            let error = match outcome {
+            let (error, retry_after) = match outcome {
                 Ok(Ok(stream)) => return Ok(stream),
-                Ok(Err(Failure { error, retryable: false })) => return Err(error),
-                Ok(Err(Failure { error, retryable: true })) => error,
+                Ok(Err(Failure { error, retryable: false, .. })) => return Err(error),
+                Ok(Err(Failure { error, retryable: true, retry_after })) => (error, retry_after),
                 Err(_) if first_token_due == deadline => {
                     return Err(errors::timeout(&self.backend, "total", self.timeouts.total));
                 }
-                Err(_) => errors::timeout(&self.backend, "first-token", self.timeouts.first_token),
+                Err(_) => (errors::timeout(&self.backend, "first-token", self.timeouts.first_token), None),
             };
             if attempt >= self.retry.max_retries {
                 return Err(error);
             }
-            let delay = backoff::delay(&self.retry, attempt, error.retry_after());
+            let delay = backoff::delay(&self.retry, attempt, retry_after);
             if Instant::now() + delay >= deadline {
                 return Err(error);
             }
@@ -115,6 +123,7 @@ impl Transport {
             self.client.post(url).headers(headers.clone()).body(body).send().await.map_err(|e| Failure {
                 error: errors::request(&self.backend, url, &e, self.timeouts.connect),
                 retryable: true,
+                retry_after: None,
             })?;
         let status = response.status();
         if !status.is_success() {
@@ -122,7 +131,7 @@ impl Transport {
             let text = read_error_body(response).await;
             let error = errors::status(&self.backend, url, model, status.as_u16(), &text, retry_after);
             let retryable = error.is_retryable();
-            return Err(Failure { error, retryable });
+            return Err(Failure { error, retryable, retry_after });
         }
         let mut stream = Box::pin(EventStream::new(
             response.bytes_stream().boxed(),
@@ -135,8 +144,8 @@ impl Transport {
                 stream.as_mut().resume_with(first);
                 Ok(stream)
             }
-            Some(Err(error)) => Err(Failure { error, retryable: false }),
-            None => Err(Failure { error: errors::ended_early(&self.backend, None), retryable: false }),
+            Some(Err(error)) => Err(Failure::fatal(error)),
+            None => Err(Failure::fatal(errors::ended_early(&self.backend, None))),
         }
     }
 
