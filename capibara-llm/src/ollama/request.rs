@@ -38,7 +38,7 @@ pub(super) fn chat(request: &ChatRequest, model: &str, config: &OllamaConfig) ->
         format: None,
         options: Some(options(&request.options, config, &[])),
         think: config.think.clone(),
-        keep_alive: config.keep_alive.clone().map(serde_json::Value::String),
+        keep_alive: keep_alive(config),
     }
 }
 
@@ -63,9 +63,19 @@ pub(super) fn generate(request: &ChatRequest, model: &str, config: &OllamaConfig
         stream: Some(true),
         options: Some(options(&request.options, config, stop)),
         think: config.think.clone(),
-        keep_alive: config.keep_alive.clone().map(serde_json::Value::String),
+        keep_alive: keep_alive(config),
         ..GenerateRequest::default()
     }
+}
+
+/// `keep_alive` as Ollama reads it: a duration string (`"5m"`), or a number of seconds (`-1`: keep
+/// the model loaded forever), which Ollama accepts only as a JSON number.
+fn keep_alive(config: &OllamaConfig) -> Option<serde_json::Value> {
+    let text = config.keep_alive.as_deref()?.trim();
+    Some(match text.parse::<i64>() {
+        Ok(seconds) => serde_json::Value::from(seconds),
+        Err(_) => serde_json::Value::String(text.to_owned()),
+    })
 }
 
 fn options(sampling: &SamplingOptions, config: &OllamaConfig, format_stop: &[&str]) -> Options {
@@ -140,6 +150,15 @@ mod tests {
         assert_eq!(body["keep_alive"], json!("10m"));
         assert_eq!(body["options"], json!({"num_ctx": 16384, "num_predict": 64}));
         assert_eq!(body["stream"], json!(true));
+    }
+
+    #[test]
+    fn keep_alive_in_seconds_is_a_number() {
+        let mut config = config();
+        config.keep_alive = Some("-1".into());
+        let body =
+            serde_json::to_value(chat(&ChatRequest::new(vec![Message::user("Hola")]), "m", &config)).unwrap();
+        assert_eq!(body["keep_alive"], json!(-1));
     }
 
     #[test]
