@@ -1,0 +1,236 @@
+//! The gateway-overhead benchmark: the fake upstream started once, then for each target (direct,
+//! Capibara, LiteLLM with 1 and 2 workers) every cell of token delay × concurrency, with the CPU time
+//! the target's processes used during each cell.
+
+use std::time::Duration;
+
+use crate::cpu::{CpuMeter, ProcessTree, wait_until_quiet};
+use crate::load::{CellPlan, Endpoint, run_cell};
+use crate::stats::CellStats;
+use crate::targets::{Installation, Target, start_proxy, start_upstream};
+
+/// The cells each target runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Content chunks per answer.
+    pub tokens: u32,
+    /// Milliseconds between chunks.
+    pub delays_ms: Vec<u64>,
+    /// Streams in flight at once.
+    pub concurrencies: Vec<usize>,
+    /// No stream of a cell starts after this much time.
+    pub time_cap: Duration,
+    /// Streams still running this long after the cap are cut off.
+    pub drain: Duration,
+    /// Multiplies every cell's stream count (1.0 for the reported run; less for a quick look).
+    pub scale: f64,
+}
+
+impl Default for Matrix {
+    /// The reported matrix: 64-token answers, {0, 5} ms × {1, 50, 500}, 20 s cap per cell.
+    fn default() -> Self {
+        Self {
+            tokens: 64,
+            delays_ms: vec![0, 5],
+            concurrencies: vec![1, 50, 500],
+            time_cap: Duration::from_secs(20),
+            drain: Duration::from_secs(5),
+            scale: 1.0,
+        }
+    }
+}
+
+impl Matrix {
+    /// Streams per cell: enough rounds at each concurrency for stable percentiles, sized so the direct
+    /// upstream and Capibara finish well inside the cap (LiteLLM hits it in the heavier cells).
+    pub fn streams(&self, delay_ms: u64, concurrency: usize) -> usize {
+        let base = match (delay_ms, concurrency) {
+            // One stream at a time of 64 × 5 ms takes about a third of a second.
+            (0, 1) => 1000,
+            (_, 1) => 50,
+            (0, c) => (c * 60).clamp(3000, 6000),
+            (_, c) => (c * 30).clamp(1500, 5000),
+        };
+        ((base as f64 * self.scale).round() as usize).max(1)
+    }
+
+    /// Every cell, delays outermost.
+    pub fn cells(&self) -> Vec<CellPlan> {
+        let mut cells = Vec::new();
+        for &delay in &self.delays_ms {
+            for &concurrency in &self.concurrencies {
+                let mut plan = CellPlan::new(
+                    self.tokens,
+                    delay,
+                    concurrency,
+                    self.streams(delay, concurrency),
+                    self.time_cap,
+                );
+                plan.drain = self.drain;
+                cells.push(plan);
+            }
+        }
+        cells
+    }
+}
+
+/// One measured cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellResult {
+    /// Who was measured.
+    pub target: Target,
+    /// Milliseconds between tokens.
+    pub delay_ms: u64,
+    /// Streams in flight at once.
+    pub concurrency: usize,
+    /// Streams the cell asked for.
+    pub planned: usize,
+    /// What it measured.
+    pub stats: CellStats,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Measurements {
+    /// Every cell of every target that started, in run order.
+    pub cells: Vec<CellResult>,
+    /// Targets that could not be measured, with the reason.
+    pub failed_targets: Vec<(Target, String)>,
+}
+
+impl Measurements {
+    /// The cell of `target` at (`delay_ms`, `concurrency`), if measured.
+    pub fn cell(&self, target: Target, delay_ms: u64, concurrency: usize) -> Option<&CellResult> {
+        self.cells
+            .iter()
+            .find(|c| c.target == target && c.delay_ms == delay_ms && c.concurrency == concurrency)
+    }
+}
+
+/// Share of one core under which a target counts as idle between cells.
+const QUIET_FRACTION: f64 = 0.05;
+
+/// Runs the matrix against every target, calling `progress` with a line per step.
+pub async fn run(
+    installation: &Installation,
+    matrix: &Matrix,
+    targets: &[Target],
+    mut progress: impl FnMut(String),
+) -> anyhow::Result<Measurements> {
+    std::fs::create_dir_all(&installation.work_dir)?;
+    let mut upstream = start_upstream(installation).await?;
+    progress(format!("fake upstream ready at {}", upstream.base_url()));
+    let mut measurements = Measurements::default();
+    for &target in targets {
+        progress(format!("starting {target}"));
+        let mut proxy = match start_proxy(target, installation, &upstream).await {
+            Ok(proxy) => proxy,
+            Err(error) => {
+                progress(format!("{target} could not be started: {error:#}"));
+                measurements.failed_targets.push((target, format!("{error:#}")));
+                continue;
+            }
+        };
+        let server = proxy.as_ref().unwrap_or(&upstream);
+        let (endpoint, tree) = (server.endpoint(), ProcessTree::new(server.pid()));
+        match run_target(target, &endpoint, tree, matrix, &mut progress).await {
+            Ok(cells) => measurements.cells.extend(cells),
+            Err(error) => {
+                progress(format!("{target} failed: {error:#}"));
+                measurements.failed_targets.push((target, format!("{error:#}")));
+            }
+        }
+        if let Some(proxy) = proxy.as_mut() {
+            proxy.stop(Duration::from_secs(10));
+        }
+    }
+    upstream.stop(Duration::from_secs(5));
+    Ok(measurements)
+}
+
+async fn run_target(
+    target: Target,
+    endpoint: &Endpoint,
+    tree: ProcessTree,
+    matrix: &Matrix,
+    progress: &mut impl FnMut(String),
+) -> anyhow::Result<Vec<CellResult>> {
+    // One stream end to end first: a target that cannot answer is reported as such, not as a table of
+    // errors.
+    let probe = CellPlan::new(matrix.tokens, 0, 1, 1, Duration::from_secs(10));
+    let first = run_cell(endpoint, &probe).await;
+    if let Some(failure) = first.records.first().and_then(|r| r.failure.as_ref()) {
+        anyhow::bail!("the first stream failed: {failure}");
+    }
+    let mut cells = Vec::new();
+    for plan in matrix.cells() {
+        let delay_ms = delay_of(&plan);
+        run_cell(endpoint, &plan.warm_up()).await;
+        wait_until_quiet(tree, QUIET_FRACTION, Duration::from_secs(20)).await;
+        let meter = CpuMeter::start(tree);
+        let run = run_cell(endpoint, &plan).await;
+        let cpu = meter.stop();
+        let stats = CellStats::from_run(&run, plan.tokens, Some(cpu));
+        progress(progress_line(target, delay_ms, &plan, &stats, run.elapsed));
+        cells.push(CellResult {
+            target,
+            delay_ms,
+            concurrency: plan.concurrency,
+            planned: plan.streams,
+            stats,
+        });
+        // Streams cut off at the cap may keep the target busy for a while; that is not the next cell's.
+        wait_until_quiet(tree, QUIET_FRACTION, Duration::from_secs(20)).await;
+    }
+    Ok(cells)
+}
+
+/// The delay encoded in a plan's model name (`bench-64x5ms` → 5).
+fn delay_of(plan: &CellPlan) -> u64 {
+    plan.model
+        .rsplit_once('x')
+        .and_then(|(_, delay)| delay.strip_suffix("ms"))
+        .and_then(|delay| delay.parse().ok())
+        .unwrap_or_default()
+}
+
+fn progress_line(
+    target: Target,
+    delay_ms: u64,
+    plan: &CellPlan,
+    stats: &CellStats,
+    elapsed: Duration,
+) -> String {
+    let ttft_p99 =
+        stats.ttft.map_or_else(|| "-".to_owned(), |p| format!("{:.2} ms", p.p99.as_secs_f64() * 1e3));
+    let cpu = stats.cpu_ms_per_stream.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2} ms"));
+    format!(
+        "{target:>18} | {delay_ms} ms × c={:<3} | {}/{} done in {:.1} s, {} errors, {} cut | {:.1} streams/s | TTFT p99 {ttft_p99} | CPU {cpu}/stream",
+        plan.concurrency,
+        stats.done,
+        plan.streams,
+        elapsed.as_secs_f64(),
+        stats.errors,
+        stats.cut,
+        stats.streams_per_sec,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_matrix_has_six_cells_with_the_delay_in_the_model() {
+        let matrix = Matrix::default();
+        let cells = matrix.cells();
+        assert_eq!(cells.len(), 6);
+        assert_eq!(cells.iter().map(delay_of).collect::<Vec<_>>(), vec![0, 0, 0, 5, 5, 5]);
+        assert_eq!(cells[4].model, "bench-64x5ms");
+        assert_eq!(cells[4].concurrency, 50);
+        assert!(cells.iter().all(|c| c.streams >= c.concurrency * 2 || c.concurrency == 1));
+        let quick = Matrix { scale: 0.1, ..Matrix::default() };
+        assert_eq!(quick.streams(5, 1), 5);
+        assert_eq!(quick.streams(0, 500), 600);
+    }
+}
