@@ -16,7 +16,8 @@ pub struct LlmConfig {
 }
 
 impl LlmConfig {
-    pub(super) fn validate(&self) -> Result<()> {
+    /// Checks every backend (URLs, models, timeouts, retries) and that ids are unique.
+    pub fn validate(&self) -> Result<()> {
         let mut ids = std::collections::BTreeSet::new();
         for (index, backend) in self.backends.iter().enumerate() {
             backend.validate().map_err(|e| e.context(&format!("llm.backends[{index}]")))?;

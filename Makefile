@@ -1,0 +1,22 @@
+# The two commands of the README are `make run` and `make test`; everything else is detail.
+SHELL := /bin/bash
+# Builds are reused between runs on the same machine (CI included); a new machine builds from nothing.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/capibara-target
+
+.PHONY: run test lint bench
+
+## Start `capibara serve` with embedded defaults on http://127.0.0.1:5001.
+run:
+	cargo run --release -p capibara-server --bin capibara -- serve
+
+## The whole test suite: formatting, lints, every test of every crate with every feature, doc tests.
+test:
+	scripts/ensure-services
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	cargo nextest run --workspace --all-features --no-fail-fast
+	cargo test --workspace --all-features --doc
+
+## Benchmarks with their side-by-side peers (see benches/README.md).
+bench:
+	benches/gateway/run

@@ -1,0 +1,97 @@
+//! Loading the configuration: `capibara.toml` (every key optional) overridden by `CAPIBARA_…` variables.
+//!
+//! Nested keys use a double underscore: `CAPIBARA_SERVER__PORT=8080`,
+//! `CAPIBARA_STORAGE__DATABASE_URL=postgres://…`,
+//! `CAPIBARA_LLM__BACKENDS='[{kind="ollama", base_url="http://127.0.0.1:11434"}]'`.
+
+use std::path::Path;
+
+use capibara_core::config::Config;
+use capibara_core::{Error, Result};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
+/// Environment variable prefix for configuration overrides.
+pub const ENV_PREFIX: &str = "CAPIBARA_";
+
+/// Top-level sections that environment variables may override; other `CAPIBARA_*` variables
+/// (e.g. `CAPIBARA_HOME`, `CAPIBARA_CONFIG`) are not configuration keys.
+const SECTIONS: [&str; 6] = ["mode", "server", "llm", "chat", "storage", "uploads"];
+
+/// Reads the configuration from an optional TOML file and the environment, then validates it.
+///
+/// A file that is named but missing is an error (a typo must not silently fall back to defaults).
+pub fn load(file: Option<&Path>) -> Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(Error::invalid(format!("config file {} does not exist", path.display())));
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+        SECTIONS.iter().any(|s| key.as_str() == *s || key.as_str().starts_with(&format!("{s}.")))
+    }));
+    let config: Config = figment
+        .extract()
+        .map_err(|e| Error::invalid(format!("configuration: {}", e.to_string().replace('\n', "; "))))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Reads a configuration from TOML text (no environment), then validates it.
+pub fn from_toml(text: &str) -> Result<Config> {
+    let config: Config = Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .map_err(|e| Error::invalid(format!("configuration: {e}")))?;
+    config.validate()?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capibara_core::config::BackendConfig;
+
+    #[test]
+    fn empty_text_gives_embedded_defaults() {
+        let config = from_toml("").unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn backends_and_durations_read_from_toml() {
+        let config = from_toml(
+            r#"
+            [server]
+            port = 8080
+            [[llm.backends]]
+            kind = "ollama"
+            base_url = "http://10.0.0.2:11434"
+            timeouts = { first_token = "30s" }
+            [[llm.backends]]
+            kind = "openai"
+            base_url = "http://10.0.0.3:8000/v1"
+            model = "openai/gpt-oss-20b"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.server.port, 8080);
+        assert_eq!(config.llm.backends.len(), 2);
+        let BackendConfig::Ollama(ollama) = &config.llm.backends[0] else { panic!("not ollama") };
+        assert_eq!(ollama.model, "gpt-oss:20b");
+        assert_eq!(ollama.timeouts.first_token.as_secs(), 30);
+    }
+
+    #[test]
+    fn unknown_keys_and_invalid_values_are_errors() {
+        assert!(from_toml("[server]\nprot = 1").unwrap_err().to_string().contains("prot"));
+        assert!(from_toml("[server.cors]\nallowed_origins = [\"*\"]\nallow_credentials = true").is_err());
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        assert!(load(Some(Path::new("/nonexistent/capibara.toml"))).is_err());
+    }
+}
