@@ -29,8 +29,10 @@ pub fn load(file: Option<&Path>) -> Result<Config> {
         }
         figment = figment.merge(Toml::file(path));
     }
+    // The filter sees split keys in their original case (`LLM.BACKENDS`).
     figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
-        SECTIONS.iter().any(|s| key.as_str() == *s || key.as_str().starts_with(&format!("{s}.")))
+        let section = key.as_str().split('.').next().unwrap_or_default();
+        SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
     }));
     let config: Config = figment
         .extract()

@@ -1,0 +1,124 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The `capibara` binary as users run it: `serve` with embedded defaults and environment overrides,
+//! `check`, and clear failures for bad configuration.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_capibara");
+
+/// A running `capibara serve`; killed on drop.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `capibara serve --port 0` in `dir` with extra environment, waits for its "listening on" line.
+fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
+    let mut command = Command::new(BIN);
+    command.args(["serve", "--port", "0"]).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::piped());
+    command.env_remove("RUST_LOG").env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening on http://") {
+                let _ = tx.send(line[at + "listening on ".len()..].trim().to_owned());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(30)).expect("capibara serve did not start");
+    Served { child, url }
+}
+
+#[tokio::test]
+async fn serve_with_embedded_defaults_answers_503_explaining_how_to_add_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{}/api/chat", served.url))
+        .json(&serde_json::json!({"message": "hola"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("[[llm.backends]]") && message.contains("CAPIBARA_LLM__BACKENDS"), "{message}");
+    // The embedded database was created in the working directory's data dir.
+    assert!(dir.path().join("capibara-data/capibara.db").exists());
+    let health: serde_json::Value =
+        client.get(format!("{}/api/health", served.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["database"], "ok");
+}
+
+#[tokio::test]
+async fn environment_variables_configure_the_backend() {
+    let upstream =
+        capibara_testkit::upstream::FakeUpstream::start(capibara_testkit::upstream::Protocol::Ollama).await;
+    upstream.set_default(capibara_testkit::upstream::FakeReply::text("Hola desde Ollama."));
+    let dir = tempfile::tempdir().unwrap();
+    let backends = format!(r#"[{{kind="ollama", base_url="{}"}}]"#, upstream.base_url());
+    let served = serve(dir.path(), &[("CAPIBARA_LLM__BACKENDS", &backends), ("CAPIBARA_HOME", "/ignored")]);
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/chat", served.url))
+        .json(&serde_json::json!({"message": "hola"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["response"], "Hola desde Ollama.", "{body}");
+    assert_eq!(body["model"], "gpt-oss:20b");
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("capibara.toml"), "[server]\nprot = 8080\n").unwrap();
+    let output = Command::new(BIN).arg("check").current_dir(dir.path()).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("prot"), "{stderr}");
+
+    let output = Command::new(BIN)
+        .args(["check", "--config", "missing.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("does not exist"));
+
+    let output = Command::new(BIN)
+        .arg("check")
+        .current_dir(dir.path())
+        .env("CAPIBARA_CONFIG", dir.path().join("nothing-here.toml"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+}
+
+#[test]
+fn check_reports_the_database_and_the_missing_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN).arg("check").current_dir(dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("configuration: ok"));
+    assert!(stdout.contains("database: ok (0 conversations)"));
+    assert!(stdout.contains("chat backend: none"));
+}
