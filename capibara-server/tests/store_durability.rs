@@ -270,6 +270,16 @@ async fn a_corrupt_sqlite_file_is_an_error_and_left_untouched() {
 }
 
 #[tokio::test]
+async fn urls_that_cannot_hold_history_are_refused() {
+    for url in
+        ["sqlite::memory:", "sqlite://shared?mode=memory&cache=shared", "mysql://root@127.0.0.1/capibara"]
+    {
+        let error = SqlStore::connect(url, 2).await.unwrap_err();
+        assert_eq!(error.code(), "invalid_input", "{url}: {error}");
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_postgres_database_is_unavailable_without_showing_the_password() {
     let database = TestDatabase::create().await;
     let (scheme_and_user, rest) = database.url().split_once('@').unwrap();
@@ -304,4 +314,13 @@ async fn test_databases_are_dropped() {
     let error = sqlx::PgConnection::connect(&url).await.unwrap_err();
     assert!(error.to_string().contains("does not exist"), "{error}");
     drop(store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_database_going_out_of_scope_is_dropped_too() {
+    let database = TestDatabase::create().await;
+    let url = database.url().to_owned();
+    drop(database);
+    let error = sqlx::PgConnection::connect(&url).await.unwrap_err();
+    assert!(error.to_string().contains("does not exist"), "{error}");
 }

@@ -41,12 +41,14 @@ const STARTUP_WAIT: Duration = Duration::from_secs(20);
 /// How to start the local server, for messages.
 const START_COMMAND: &str = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 
-/// A database created for one test. Call [`TestDatabase::drop_database`] at the end of the test.
+/// A database created for one test. Call [`TestDatabase::drop_database`] at the end of the test;
+/// one still alive when it goes out of scope (a test that panicked) is dropped from a helper thread.
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
     url: String,
     server_url: String,
+    dropped: bool,
 }
 
 impl TestDatabase {
@@ -64,7 +66,7 @@ impl TestDatabase {
             panic!("cannot create the test database {name} on {}: {e}", redact_password(&server_url))
         });
         let _ = server.close().await;
-        Self { url: with_database(&server_url, &name), name, server_url }
+        Self { url: with_database(&server_url, &name), name, server_url, dropped: false }
     }
 
     /// The database's URL.
@@ -81,17 +83,40 @@ impl TestDatabase {
     ///
     /// # Panics
     /// When the server cannot be reached or refuses.
-    pub async fn drop_database(self) {
-        let mut server = connect_to_server(&self.server_url).await;
-        server.execute(drop_statement(&self.name).as_str()).await.unwrap_or_else(|e| {
-            panic!(
-                "cannot drop the test database {} on {}: {e}",
-                self.name,
-                redact_password(&self.server_url)
-            )
-        });
-        let _ = server.close().await;
+    pub async fn drop_database(mut self) {
+        self.dropped = true;
+        drop_named(&self.server_url, &self.name).await;
     }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // Drop cannot await, and the test's runtime may be unwinding: use a runtime of our own.
+        let (server_url, name) = (self.server_url.clone(), self.name.clone());
+        let outcome = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(drop_named(&server_url, &name));
+            Ok::<_, std::io::Error>(())
+        })
+        .join();
+        if !matches!(outcome, Ok(Ok(()))) {
+            eprintln!(
+                "warning: the test database {} was not dropped; runs an hour from now will drop it",
+                self.name
+            );
+        }
+    }
+}
+
+async fn drop_named(server_url: &str, name: &str) {
+    let mut server = connect_to_server(server_url).await;
+    server.execute(drop_statement(name).as_str()).await.unwrap_or_else(|e| {
+        panic!("cannot drop the test database {name} on {}: {e}", redact_password(server_url))
+    });
+    let _ = server.close().await;
 }
 
 /// Connects to the server, starting a local one once per process if it does not answer.
@@ -152,12 +177,13 @@ fn start_local_server() -> Result<(), String> {
         .args(["--skip-systemctl-redirect", version, "main", "start"])
         .output()
         .map_err(|e| format!("cannot run pg_ctlcluster: {e}"))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     // Another process may have started it meanwhile; that is as good as starting it.
-    if output.status.success() || stderr.contains("already running") {
+    if output.status.success() || said.contains("already running") {
         Ok(())
     } else {
-        Err(format!("pg_ctlcluster {version} main start failed: {}", stderr.trim()))
+        Err(format!("pg_ctlcluster {version} main start failed: {}", said.trim()))
     }
 }
 
@@ -253,6 +279,12 @@ mod tests {
         assert!(!is_leftover("capibara_test_6000_", now));
         assert!(!is_leftover("capibara_test_6000_x\"; DROP", now));
         assert!(!is_leftover("capibara_production", now));
+    }
+
+    #[test]
+    fn starting_the_running_local_server_is_harmless() {
+        // Here the server is already running: pg_ctlcluster says so, and that counts as started.
+        assert_eq!(start_local_server(), Ok(()));
     }
 
     #[test]

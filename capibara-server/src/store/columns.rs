@@ -1,6 +1,7 @@
-//! The portable column formats: ids as UUID strings, counts as `BIGINT`, flags as `BIGINT` 0/1,
-//! timestamps as fixed-width UTC RFC 3339 text with microseconds, which sorts like the instants it
-//! names on both engines.
+//! The portable column formats: ids as UUID strings, counts as `BIGINT`, timestamps as fixed-width
+//! UTC RFC 3339 text with microseconds (which sorts like the instants it names on both engines), and
+//! flags as `BIGINT` 0/1 — the `Any` driver reads SQLite values by storage class, so a `BOOLEAN`
+//! would come back as an integer from SQLite and as a bool from PostgreSQL.
 
 use capibara_core::chat::{FinishReason, Role};
 use capibara_core::{Error, Result};

@@ -120,6 +120,33 @@ fn is_in_memory(url: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn every_sqlite_connection_has_the_durability_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a/b/capibara.db").display());
+        let errors = ErrorMapper::new(DatabaseEngine::Sqlite, &url);
+        let pool = open_pool(&url, DatabaseEngine::Sqlite, 3, &errors).await.unwrap();
+        // Hold three connections at once so the checks cover more than the first one.
+        let mut connections = Vec::new();
+        for _ in 0..3 {
+            connections.push(pool.acquire().await.unwrap());
+        }
+        for connection in &mut connections {
+            let journal: String =
+                sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut **connection).await.unwrap();
+            let foreign_keys: i64 =
+                sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut **connection).await.unwrap();
+            let synchronous: i64 =
+                sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut **connection).await.unwrap();
+            let busy_ms: i64 =
+                sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut **connection).await.unwrap();
+            // synchronous 1 is NORMAL.
+            assert_eq!((journal.as_str(), foreign_keys, synchronous, busy_ms), ("wal", 1, 1, 5000));
+        }
+        drop(connections);
+        pool.close().await;
+    }
+
     #[test]
     fn in_memory_urls_are_recognised() {
         assert!(is_in_memory("sqlite::memory:"));

@@ -31,7 +31,7 @@
 //! Why one `Any` pool rather than two typed pools: every operation is a single SQL text and a
 //! single Rust path, so the engines cannot drift apart, and the portable schema only needs the
 //! types `Any` carries on both engines (`TEXT` and `BIGINT`). What `Any` cannot express — SQLite's
-//! per-file and per-connection settings — is applied in [`connect`], with a first typed SQLite
+//! per-file and per-connection settings — is applied when connecting, with a first typed SQLite
 //! connection so a corrupt file fails with SQLite's own error.
 
 mod append;
