@@ -235,6 +235,13 @@ impl StorageConfig {
                 "storage.database_url must start with sqlite:, postgres:// or postgresql://",
             ));
         }
+        if let Some(url) = &self.database_url
+            && (url.contains(":memory:") || url.contains("mode=memory"))
+        {
+            return Err(Error::invalid(
+                "storage.database_url: an in-memory SQLite database would lose every conversation; use a file",
+            ));
+        }
         if self.max_connections == 0 {
             return Err(Error::invalid("storage.max_connections must be at least 1"));
         }
@@ -346,6 +353,15 @@ mod tests {
     fn malformed_origins_are_refused() {
         let mut config = Config::default();
         config.server.cors.allowed_origins = vec!["http://localhost:8000/".into()];
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn in_memory_databases_are_refused() {
+        let mut config = Config::default();
+        config.storage.database_url = Some("sqlite::memory:".into());
+        assert!(config.validate().unwrap_err().to_string().contains("in-memory"));
+        config.storage.database_url = Some("sqlite://x.db?mode=memory".into());
         assert!(config.validate().is_err());
     }
 
