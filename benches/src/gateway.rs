@@ -87,6 +87,17 @@ pub struct CellResult {
     pub planned: usize,
     /// What it measured.
     pub stats: CellStats,
+    /// CPU time of everything the benchmark runs (load client, upstream, target) during the cell:
+    /// how close the shared cores were to saturation.
+    pub machine_cpu: Duration,
+}
+
+impl CellResult {
+    /// Cores kept busy by the load client, the upstream and the target together, on average.
+    pub fn busy_cores(&self) -> f64 {
+        let seconds = self.stats.elapsed.as_secs_f64();
+        if seconds > 0.0 { self.machine_cpu.as_secs_f64() / seconds } else { 0.0 }
+    }
 }
 
 /// Everything a run measured.
@@ -132,8 +143,12 @@ pub async fn run(
             }
         };
         let server = proxy.as_ref().unwrap_or(&upstream);
-        let (endpoint, tree) = (server.endpoint(), ProcessTree::new(server.pid()));
-        match run_target(target, &endpoint, tree, matrix, &mut progress).await {
+        let processes = Processes {
+            target: ProcessTree::new(server.pid()),
+            upstream: proxy.as_ref().map(|_| ProcessTree::new(upstream.pid())),
+            client: ProcessTree::new(std::process::id()),
+        };
+        match run_target(target, &server.endpoint(), processes, matrix, &mut progress).await {
             Ok(cells) => measurements.cells.extend(cells),
             Err(error) => {
                 progress(format!("{target} failed: {error:#}"));
@@ -148,10 +163,21 @@ pub async fn run(
     Ok(measurements)
 }
 
+/// The processes whose CPU time a cell records.
+#[derive(Debug, Clone, Copy)]
+struct Processes {
+    /// The server under test (for direct, the upstream).
+    target: ProcessTree,
+    /// The upstream behind a proxy; `None` when it is the target.
+    upstream: Option<ProcessTree>,
+    /// The benchmark itself.
+    client: ProcessTree,
+}
+
 async fn run_target(
     target: Target,
     endpoint: &Endpoint,
-    tree: ProcessTree,
+    processes: Processes,
     matrix: &Matrix,
     progress: &mut impl FnMut(String),
 ) -> anyhow::Result<Vec<CellResult>> {
@@ -166,10 +192,13 @@ async fn run_target(
     for plan in matrix.cells() {
         let delay_ms = delay_of(&plan);
         run_cell(endpoint, &plan.warm_up()).await;
-        wait_until_quiet(tree, QUIET_FRACTION, Duration::from_secs(20)).await;
-        let meter = CpuMeter::start(tree);
+        wait_until_quiet(processes.target, QUIET_FRACTION, Duration::from_secs(20)).await;
+        let meter = CpuMeter::start(processes.target);
+        let others: Vec<CpuMeter> =
+            processes.upstream.into_iter().chain([processes.client]).map(CpuMeter::start).collect();
         let run = run_cell(endpoint, &plan).await;
         let cpu = meter.stop();
+        let machine_cpu = cpu + others.into_iter().map(CpuMeter::stop).sum::<Duration>();
         let stats = CellStats::from_run(&run, plan.tokens, Some(cpu));
         progress(progress_line(target, delay_ms, &plan, &stats, run.elapsed));
         cells.push(CellResult {
@@ -178,9 +207,10 @@ async fn run_target(
             concurrency: plan.concurrency,
             planned: plan.streams,
             stats,
+            machine_cpu,
         });
         // Streams cut off at the cap may keep the target busy for a while; that is not the next cell's.
-        wait_until_quiet(tree, QUIET_FRACTION, Duration::from_secs(20)).await;
+        wait_until_quiet(processes.target, QUIET_FRACTION, Duration::from_secs(20)).await;
     }
     Ok(cells)
 }

@@ -51,6 +51,8 @@ pub struct CellStats {
     pub cut: usize,
     /// Whether the time cap stopped the cell before all its streams started.
     pub capped: bool,
+    /// From the start of the cell to the end of its last stream.
+    pub elapsed: Duration,
     /// Complete answers per second of the cell.
     pub streams_per_sec: f64,
     /// Time to the first token of complete answers.
@@ -94,6 +96,7 @@ impl CellStats {
             errors: run.records.len() - done,
             cut: run.cut,
             capped: run.capped,
+            elapsed: run.elapsed,
             streams_per_sec: if seconds > 0.0 { done as f64 / seconds } else { 0.0 },
             ttft: Percentiles::of(ttfts),
             total: Percentiles::of(totals),
