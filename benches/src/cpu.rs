@@ -19,16 +19,26 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessTree {
     root: u32,
+    descendants: bool,
 }
 
 impl ProcessTree {
     /// The tree rooted at `root`.
     pub fn new(root: u32) -> Self {
-        Self { root }
+        Self { root, descendants: true }
+    }
+
+    /// The process alone, without its children (the benchmark itself: the servers it starts are its
+    /// children and are measured on their own).
+    pub fn process(pid: u32) -> Self {
+        Self { root: pid, descendants: false }
     }
 
     /// The root and every live descendant.
     pub fn pids(&self) -> Vec<u32> {
+        if !self.descendants {
+            return vec![self.root];
+        }
         let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
         if let Ok(entries) = std::fs::read_dir("/proc") {
             for entry in entries.flatten() {

@@ -146,7 +146,7 @@ pub async fn run(
         let processes = Processes {
             target: ProcessTree::new(server.pid()),
             upstream: proxy.as_ref().map(|_| ProcessTree::new(upstream.pid())),
-            client: ProcessTree::new(std::process::id()),
+            client: ProcessTree::process(std::process::id()),
         };
         match run_target(target, &server.endpoint(), processes, matrix, &mut progress).await {
             Ok(cells) => measurements.cells.extend(cells),

@@ -51,9 +51,10 @@ pub fn render(environment: &Environment, matrix: &Matrix, measurements: &Measure
     let _ = writeln!(
         out,
         "Each cell: streams of {} one-token chunks from the fake upstream, at concurrency c (one keep-alive \
-         connection per stream in flight), after an unmeasured warm-up; no stream starts after {} s and \
-         streams still running {} s later are cut. CPU is the target's whole process tree (every thread, \
-         child processes included) during the cell, per answer delivered.\n",
+         connection per stream in flight, first streams started spread over one answer's token delays), \
+         after an unmeasured warm-up; no stream starts after {} s and streams still running {} s later are \
+         cut. CPU is the target's whole process tree (every thread, child processes included) during the \
+         cell, per answer delivered.\n",
         matrix.tokens,
         matrix.time_cap.as_secs(),
         matrix.drain.as_secs(),

@@ -111,6 +111,30 @@ async fn the_time_cap_stops_new_streams_and_cuts_the_ones_still_running() {
 }
 
 #[tokio::test]
+async fn connections_start_their_first_streams_spread_over_the_ramp_up() {
+    let fake = FakeUpstream::start(Protocol::OpenAi).await;
+    // Answers long enough that no connection is free again before the last one has started.
+    fake.set_default(FakeReply::Stream(vec![
+        Beat::Content("a ".into()),
+        Beat::Delay(Duration::from_millis(500)),
+        Beat::Finish("stop".into()),
+    ]));
+    let endpoint = Endpoint::parse(&fake.url()).unwrap();
+    let mut plan = CellPlan::new(1, 0, 4, 4, Duration::from_secs(10));
+    plan.ramp_up = Duration::from_millis(400);
+
+    let run = run_cell(&endpoint, &plan).await;
+
+    let mut ends: Vec<Duration> = run.records.iter().map(|r| r.ended_at).collect();
+    ends.sort();
+    assert_eq!(ends.len(), 4);
+    // Started at 0, 100, 200 and 300 ms, so they end about 100 ms apart.
+    let spread = ends[3] - ends[0];
+    assert!(spread >= Duration::from_millis(250) && spread < Duration::from_millis(450), "{ends:?}");
+    assert!(ends.windows(2).all(|pair| pair[1] - pair[0] >= Duration::from_millis(60)), "{ends:?}");
+}
+
+#[tokio::test]
 async fn a_target_that_is_not_there_fails_every_stream_quickly() {
     let endpoint = Endpoint::parse(&closed_port_url().await).unwrap();
 

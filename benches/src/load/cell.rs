@@ -29,6 +29,9 @@ pub struct CellPlan {
     pub time_cap: Duration,
     /// Streams still running this long after the cap are cut off (and counted as cut).
     pub drain: Duration,
+    /// The connections start their first streams spread evenly over this time, so the chunks of `c`
+    /// streams do not arrive in lockstep (as they would if every client started at the same instant).
+    pub ramp_up: Duration,
 }
 
 impl CellPlan {
@@ -41,6 +44,8 @@ impl CellPlan {
             streams,
             time_cap,
             drain: Duration::from_secs(10),
+            // One answer's worth of token delays: each connection starts at a different phase of it.
+            ramp_up: Duration::from_millis(delay_ms) * tokens,
         }
     }
 
@@ -55,6 +60,7 @@ impl CellPlan {
             streams: concurrency * 2,
             time_cap: Duration::from_secs(2),
             drain: Duration::from_secs(10),
+            ramp_up: self.ramp_up,
         }
     }
 }
@@ -101,8 +107,10 @@ pub async fn run_cell(endpoint: &Endpoint, plan: &CellPlan) -> CellRun {
         records: Mutex::new(Vec::with_capacity(plan.streams)),
     });
     let mut workers = JoinSet::new();
-    for connection in connections {
-        workers.spawn(worker(Arc::clone(&shared), connection));
+    let count = u32::try_from(connections.len()).unwrap_or(u32::MAX).max(1);
+    for (index, connection) in (0u32..).zip(connections) {
+        let first_start = started + plan.ramp_up * index / count;
+        workers.spawn(worker(Arc::clone(&shared), connection, first_start));
     }
     let hard_stop = shared.deadline + plan.drain;
     let all_ended =
@@ -140,7 +148,8 @@ async fn open_connections(endpoint: &Endpoint, count: usize) -> Vec<Option<Conne
     connections
 }
 
-async fn worker(shared: Arc<Shared>, mut connection: Option<Connection>) {
+async fn worker(shared: Arc<Shared>, mut connection: Option<Connection>, first_start: Instant) {
+    tokio::time::sleep_until(first_start.into()).await;
     loop {
         if Instant::now() >= shared.deadline {
             return;
