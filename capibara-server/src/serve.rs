@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use capibara_core::{Error, Result};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::app::Capibara;
@@ -25,6 +26,13 @@ pub async fn serve_until(
     let grace = app.config().server.shutdown_grace;
     let router = http::router(app);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    // Token frames are small writes; without TCP_NODELAY, Nagle's algorithm holds each one until the
+    // client acknowledges the previous, which delayed ACKs stretch to ~40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
