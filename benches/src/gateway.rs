@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cpu::{CpuMeter, ProcessTree, wait_until_quiet};
 use crate::load::{CellPlan, Endpoint, run_cell};
+use crate::service::Service;
 use crate::stats::CellStats;
 use crate::targets::{Installation, Target, start_proxy, start_upstream};
 
@@ -107,6 +108,8 @@ pub struct Measurements {
     pub cells: Vec<CellResult>,
     /// Targets that could not be measured, with the reason.
     pub failed_targets: Vec<(Target, String)>,
+    /// Targets that crashed during a cell (and were restarted for the next one).
+    pub incidents: Vec<String>,
 }
 
 impl Measurements {
@@ -133,30 +136,10 @@ pub async fn run(
     progress(format!("fake upstream ready at {}", upstream.base_url()));
     let mut measurements = Measurements::default();
     for &target in targets {
-        progress(format!("starting {target}"));
-        let mut proxy = match start_proxy(target, installation, &upstream).await {
-            Ok(proxy) => proxy,
-            Err(error) => {
-                progress(format!("{target} could not be started: {error:#}"));
-                measurements.failed_targets.push((target, format!("{error:#}")));
-                continue;
-            }
-        };
-        let server = proxy.as_ref().unwrap_or(&upstream);
-        let processes = Processes {
-            target: ProcessTree::new(server.pid()),
-            upstream: proxy.as_ref().map(|_| ProcessTree::new(upstream.pid())),
-            client: ProcessTree::process(std::process::id()),
-        };
-        match run_target(target, &server.endpoint(), processes, matrix, &mut progress).await {
-            Ok(cells) => measurements.cells.extend(cells),
-            Err(error) => {
-                progress(format!("{target} failed: {error:#}"));
-                measurements.failed_targets.push((target, format!("{error:#}")));
-            }
-        }
-        if let Some(proxy) = proxy.as_mut() {
-            proxy.stop(Duration::from_secs(10));
+        let mut session = TargetSession { target, installation, matrix, measurements: &mut measurements };
+        if let Err(error) = session.run(&mut upstream, &mut progress).await {
+            progress(format!("{target} failed: {error:#}"));
+            measurements.failed_targets.push((target, format!("{error:#}")));
         }
     }
     upstream.stop(Duration::from_secs(5));
@@ -174,45 +157,93 @@ struct Processes {
     client: ProcessTree,
 }
 
-async fn run_target(
+/// One target measured cell after cell.
+struct TargetSession<'a> {
+    target: Target,
+    installation: &'a Installation,
+    matrix: &'a Matrix,
+    measurements: &'a mut Measurements,
+}
+
+impl TargetSession<'_> {
+    async fn run(&mut self, upstream: &mut Service, progress: &mut impl FnMut(String)) -> anyhow::Result<()> {
+        let target = self.target;
+        progress(format!("starting {target}"));
+        let mut proxy = start_proxy(target, self.installation, upstream).await?;
+        // One stream end to end first: a target that cannot answer is reported as such, not as a table
+        // of errors.
+        let endpoint = proxy.as_ref().unwrap_or(upstream).endpoint();
+        let probe = CellPlan::new(self.matrix.tokens, 0, 1, 1, Duration::from_secs(10));
+        if let Some(failure) =
+            run_cell(&endpoint, &probe).await.records.first().and_then(|r| r.failure.clone())
+        {
+            anyhow::bail!("the first stream failed: {failure}");
+        }
+        let cells = self.matrix.cells();
+        for (index, plan) in cells.iter().enumerate() {
+            let server = proxy.as_ref().unwrap_or(upstream);
+            let processes = Processes {
+                target: ProcessTree::new(server.pid()),
+                upstream: proxy.as_ref().map(|_| ProcessTree::new(upstream.pid())),
+                client: ProcessTree::process(std::process::id()),
+            };
+            let result = measure_cell(target, &server.endpoint(), processes, plan).await;
+            progress(progress_line(target, &result, plan));
+            let (delay_ms, concurrency) = (result.delay_ms, result.concurrency);
+            self.measurements.cells.push(result);
+            let exit = match proxy.as_mut() {
+                Some(proxy) => proxy.exit_description(),
+                None => upstream.exit_description(),
+            };
+            if let Some(exit) = exit {
+                // A crash is a result too; restarting costs one cell instead of the rest of the matrix.
+                let mut incident = format!("{target} {exit} during the cell {delay_ms} ms, c={concurrency}");
+                if proxy.is_none() {
+                    anyhow::bail!("{incident}; nothing else can be measured without the upstream");
+                }
+                if index + 1 < cells.len() {
+                    incident.push_str("; restarted for the next cell");
+                    progress(incident.clone());
+                    self.measurements.incidents.push(incident);
+                    proxy = start_proxy(target, self.installation, upstream).await?;
+                } else {
+                    progress(incident.clone());
+                    self.measurements.incidents.push(incident);
+                }
+            }
+        }
+        if let Some(proxy) = proxy.as_mut() {
+            proxy.stop(Duration::from_secs(10));
+        }
+        Ok(())
+    }
+}
+
+/// Warm-up, a quiet target, then the measured cell with the CPU time of every process involved.
+async fn measure_cell(
     target: Target,
     endpoint: &Endpoint,
     processes: Processes,
-    matrix: &Matrix,
-    progress: &mut impl FnMut(String),
-) -> anyhow::Result<Vec<CellResult>> {
-    // One stream end to end first: a target that cannot answer is reported as such, not as a table of
-    // errors.
-    let probe = CellPlan::new(matrix.tokens, 0, 1, 1, Duration::from_secs(10));
-    let first = run_cell(endpoint, &probe).await;
-    if let Some(failure) = first.records.first().and_then(|r| r.failure.as_ref()) {
-        anyhow::bail!("the first stream failed: {failure}");
+    plan: &CellPlan,
+) -> CellResult {
+    run_cell(endpoint, &plan.warm_up()).await;
+    wait_until_quiet(processes.target, QUIET_FRACTION, Duration::from_secs(20)).await;
+    let meter = CpuMeter::start(processes.target);
+    let others: Vec<CpuMeter> =
+        processes.upstream.into_iter().chain([processes.client]).map(CpuMeter::start).collect();
+    let run = run_cell(endpoint, plan).await;
+    let cpu = meter.stop();
+    let machine_cpu = cpu + others.into_iter().map(CpuMeter::stop).sum::<Duration>();
+    // Streams cut off at the cap may keep the target busy for a while; that is not the next cell's.
+    wait_until_quiet(processes.target, QUIET_FRACTION, Duration::from_secs(20)).await;
+    CellResult {
+        target,
+        delay_ms: delay_of(plan),
+        concurrency: plan.concurrency,
+        planned: plan.streams,
+        stats: CellStats::from_run(&run, plan.tokens, Some(cpu)),
+        machine_cpu,
     }
-    let mut cells = Vec::new();
-    for plan in matrix.cells() {
-        let delay_ms = delay_of(&plan);
-        run_cell(endpoint, &plan.warm_up()).await;
-        wait_until_quiet(processes.target, QUIET_FRACTION, Duration::from_secs(20)).await;
-        let meter = CpuMeter::start(processes.target);
-        let others: Vec<CpuMeter> =
-            processes.upstream.into_iter().chain([processes.client]).map(CpuMeter::start).collect();
-        let run = run_cell(endpoint, &plan).await;
-        let cpu = meter.stop();
-        let machine_cpu = cpu + others.into_iter().map(CpuMeter::stop).sum::<Duration>();
-        let stats = CellStats::from_run(&run, plan.tokens, Some(cpu));
-        progress(progress_line(target, delay_ms, &plan, &stats, run.elapsed));
-        cells.push(CellResult {
-            target,
-            delay_ms,
-            concurrency: plan.concurrency,
-            planned: plan.streams,
-            stats,
-            machine_cpu,
-        });
-        // Streams cut off at the cap may keep the target busy for a while; that is not the next cell's.
-        wait_until_quiet(processes.target, QUIET_FRACTION, Duration::from_secs(20)).await;
-    }
-    Ok(cells)
 }
 
 /// The delay encoded in a plan's model name (`bench-64x5ms` → 5).
@@ -224,22 +255,18 @@ fn delay_of(plan: &CellPlan) -> u64 {
         .unwrap_or_default()
 }
 
-fn progress_line(
-    target: Target,
-    delay_ms: u64,
-    plan: &CellPlan,
-    stats: &CellStats,
-    elapsed: Duration,
-) -> String {
+fn progress_line(target: Target, cell: &CellResult, plan: &CellPlan) -> String {
+    let stats = &cell.stats;
     let ttft_p99 =
         stats.ttft.map_or_else(|| "-".to_owned(), |p| format!("{:.2} ms", p.p99.as_secs_f64() * 1e3));
     let cpu = stats.cpu_ms_per_stream.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2} ms"));
     format!(
-        "{target:>18} | {delay_ms} ms × c={:<3} | {}/{} done in {:.1} s, {} errors, {} cut | {:.1} streams/s | TTFT p99 {ttft_p99} | CPU {cpu}/stream",
-        plan.concurrency,
+        "{target:>18} | {} ms × c={:<3} | {}/{} done in {:.1} s, {} errors, {} cut | {:.1} streams/s | TTFT p99 {ttft_p99} | CPU {cpu}/stream",
+        cell.delay_ms,
+        cell.concurrency,
         stats.done,
         plan.streams,
-        elapsed.as_secs_f64(),
+        stats.elapsed.as_secs_f64(),
         stats.errors,
         stats.cut,
         stats.streams_per_sec,

@@ -311,10 +311,13 @@ fn peer_table(measurements: &Measurements) -> String {
 fn failures(measurements: &Measurements) -> String {
     let mut out = String::new();
     let flagged: Vec<&CellResult> = measurements.cells.iter().filter(|c| c.stats.flagged()).collect();
-    if flagged.is_empty() && measurements.failed_targets.is_empty() {
+    if flagged.is_empty() && measurements.failed_targets.is_empty() && measurements.incidents.is_empty() {
         return out;
     }
     out.push_str("\n## Failures\n\n");
+    for incident in &measurements.incidents {
+        let _ = writeln!(out, "- {incident}");
+    }
     for (target, why) in &measurements.failed_targets {
         let _ = writeln!(out, "- {target} was not measured: {}", why.replace('\n', " "));
     }
@@ -415,6 +418,9 @@ mod tests {
                 cell(litellm, 5, 50, 12.0, 25.0, 40.0),
             ],
             failed_targets: vec![(Target::LiteLlm { workers: 2 }, "exited".to_owned())],
+            incidents: vec![
+                "LiteLLM 1 worker was killed by signal 11 (SIGSEGV) during the cell 5 ms, c=50".into(),
+            ],
         }
     }
 
@@ -449,6 +455,10 @@ mod tests {
         assert!(report.contains("| 33× "), "{report}");
         assert!(report.contains("+10.00 vs +1.50 (7×)"), "{report}");
         assert!(report.contains("LiteLLM 2 workers was not measured: exited"));
+        assert!(
+            report
+                .contains("- LiteLLM 1 worker was killed by signal 11 (SIGSEGV) during the cell 5 ms, c=50")
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt as _;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,6 +75,17 @@ impl Service {
                 ),
             }
         }
+    }
+
+    /// How the process ended, if it has: `exited (exit status: 1)` or `was killed by signal 11 (SIGSEGV)`.
+    pub fn exit_description(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok().flatten()?;
+        Some(match status.signal() {
+            Some(11) => "was killed by signal 11 (SIGSEGV)".to_owned(),
+            Some(9) => "was killed by signal 9 (SIGKILL)".to_owned(),
+            Some(signal) => format!("was killed by signal {signal}"),
+            None => format!("exited ({status})"),
+        })
     }
 
     /// The last lines of the log.

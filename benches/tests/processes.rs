@@ -75,3 +75,25 @@ async fn a_service_that_exits_at_start_up_reports_its_log() {
     assert!(error.contains("doomed exited"), "{error}");
     assert!(error.contains("cannot bind: address in use"), "{error}");
 }
+
+#[tokio::test]
+async fn how_a_service_ended_is_described() {
+    let address = free_local_address().unwrap();
+    let mut crashing = Command::new("sh");
+    crashing.args(["-c", "kill -SEGV $$"]);
+    let mut crashed = Service::spawn("crashing", crashing, address, &log_path("segv")).unwrap();
+    let mut failing = Command::new("sh");
+    failing.args(["-c", "exit 3"]);
+    let mut failed = Service::spawn("failing", failing, address, &log_path("exit")).unwrap();
+    let mut sleeping = Command::new("sleep");
+    sleeping.arg("5");
+    let mut running = Service::spawn("sleeping", sleeping, address, &log_path("running")).unwrap();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    assert_eq!(crashed.exit_description().as_deref(), Some("was killed by signal 11 (SIGSEGV)"));
+    assert_eq!(failed.exit_description().as_deref(), Some("exited (exit status: 3)"));
+    assert_eq!(running.exit_description(), None);
+    running.stop(Duration::from_secs(2));
+    assert_eq!(running.exit_description().as_deref(), Some("was killed by signal 15"));
+}
