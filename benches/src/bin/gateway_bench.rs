@@ -78,7 +78,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             matrix.scale
         ));
     }
-    println!("{text}");
+    // A closed pipe (`| head`) must not keep the report from being written below.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{text}\n").as_bytes());
     if let Some(dir) = cli.results_dir {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(format!("gateway-{}.md", environment.date));

@@ -1,6 +1,8 @@
 //! `capibara-gateway-load`: the benchmark's load client on its own, one cell against any
 //! OpenAI-compatible server (the fake upstream understands the `bench-<tokens>x<delay>ms` model names).
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -80,7 +82,10 @@ fn run(cli: &Cli) -> anyhow::Result<bool> {
     });
     let stats = CellStats::from_run(&run, plan.tokens, cpu);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
+    // Written whole at the end, ignoring a closed pipe (`| head`) instead of panicking on it.
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
         "{} × {} at c={}: {} done, {} errors, {} cut{} in {:.2} s = {:.1} streams/s",
         plan.streams,
         plan.model,
@@ -93,7 +98,8 @@ fn run(cli: &Cli) -> anyhow::Result<bool> {
         stats.streams_per_sec,
     );
     if let (Some(ttft), Some(total)) = (stats.ttft, stats.total) {
-        println!(
+        let _ = writeln!(
+            text,
             "TTFT p50 {:.2} ms, p99 {:.2} ms; total p50 {:.2} ms, p99 {:.2} ms",
             ms(ttft.p50),
             ms(ttft.p99),
@@ -109,7 +115,8 @@ fn run(cli: &Cli) -> anyhow::Result<bool> {
         );
     }
     for (kind, failure) in &stats.failures {
-        println!("{} × {kind}, e.g. {}", failure.count, failure.example);
+        let _ = writeln!(text, "{} × {kind}, e.g. {}", failure.count, failure.example);
     }
+    let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(!stats.flagged())
 }
