@@ -166,6 +166,9 @@ struct ChunkStream {
     answer: ChatStream,
     id: String,
     created: u64,
+    /// `data: {"id":…,"object":…,"created":…,"model":…,"choices":[{"index":0,"delta":{`, encoded once
+    /// per answer: content frames only add the delta and a fixed suffix.
+    delta_prefix: Vec<u8>,
     include_usage: bool,
     sent_role: bool,
     usage: Option<Usage>,
@@ -175,10 +178,27 @@ struct ChunkStream {
 
 impl ChunkStream {
     fn new(answer: ChatStream, include_usage: bool) -> Self {
+        let id = completion_id();
+        let created = unix_now();
+        let head = wire::ChatCompletionChunk {
+            id: Cow::Borrowed(&id),
+            object: Cow::Borrowed("chat.completion.chunk"),
+            created,
+            model: Cow::Borrowed(&answer.model),
+            choices: wire::Choices::new(),
+            usage: None,
+            error: None,
+        };
+        // `{…,"choices":[]}` → everything before `]}`, then the one choice's delta opened.
+        let mut delta_prefix = b"data: ".to_vec();
+        let _ = serde_json::to_writer(&mut delta_prefix, &head);
+        delta_prefix.truncate(delta_prefix.len() - 2);
+        delta_prefix.extend_from_slice(br#"{"index":0,"delta":{"#);
         Self {
             answer,
-            id: completion_id(),
-            created: unix_now(),
+            id,
+            created,
+            delta_prefix,
             include_usage,
             sent_role: false,
             usage: None,
@@ -207,16 +227,29 @@ impl ChunkStream {
         self.chunk(wire::Choices::one(wire::ChunkChoice { index: 0, delta, finish_reason: None }), None)
     }
 
+    /// A content or reasoning chunk: the same bytes as serialising a [`wire::ChatCompletionChunk`]
+    /// with that delta, written from the pre-encoded prefix (this is the per-token hot path).
+    fn text_frame(&mut self, field: &str, text: &str) -> Bytes {
+        let mut frame = Vec::with_capacity(self.delta_prefix.len() + field.len() + text.len() + 64);
+        frame.extend_from_slice(&self.delta_prefix);
+        if !self.sent_role {
+            frame.extend_from_slice(br#""role":"assistant","#);
+            self.sent_role = true;
+        }
+        frame.push(b'"');
+        frame.extend_from_slice(field.as_bytes());
+        frame.extend_from_slice(b"\":");
+        // Writing a string into memory cannot fail.
+        let _ = serde_json::to_writer(&mut frame, text);
+        frame.extend_from_slice(b"},\"finish_reason\":null}]}\n\n");
+        Bytes::from(frame)
+    }
+
     /// Frames for one event; `Done` queues the finish chunk, the usage chunk and `[DONE]`.
     fn frames_for(&mut self, event: StreamEvent) -> Option<Bytes> {
         match event {
-            StreamEvent::Content { delta } => Some(
-                self.delta_frame(wire::Delta { content: Some(Cow::Owned(delta)), ..wire::Delta::default() }),
-            ),
-            StreamEvent::Reasoning { delta } => Some(self.delta_frame(wire::Delta {
-                reasoning_content: Some(Cow::Owned(delta)),
-                ..wire::Delta::default()
-            })),
+            StreamEvent::Content { delta } => Some(self.text_frame("content", &delta)),
+            StreamEvent::Reasoning { delta } => Some(self.text_frame("reasoning_content", &delta)),
             StreamEvent::ToolCall { call } => {
                 let call = wire::ToolCallDelta {
                     index: 0,
@@ -332,6 +365,26 @@ mod tests {
         assert_eq!(core.options.max_tokens, Some(10));
         assert_eq!(core.options.stop, vec!["FIN".to_owned()]);
         assert_eq!(core.options.seed, Some(7));
+    }
+
+    #[tokio::test]
+    async fn fast_frames_are_exactly_the_wire_serialisation() {
+        let model = "gpt-oss:20b \"x\"";
+        let mut fast = ChunkStream::new(ChatStream::new(model, "b", futures::stream::empty()), false);
+        let mut slow = ChunkStream::new(ChatStream::new(model, "b", futures::stream::empty()), false);
+        slow.id.clone_from(&fast.id);
+        slow.created = fast.created;
+        for (field, text) in
+            [("content", "Hola \"mundo\"\n"), ("content", "ñ"), ("reasoning_content", "pienso")]
+        {
+            let mut delta = wire::Delta::default();
+            if field == "content" {
+                delta.content = Some(Cow::Borrowed(text));
+            } else {
+                delta.reasoning_content = Some(Cow::Borrowed(text));
+            }
+            assert_eq!(fast.text_frame(field, text), slow.delta_frame(delta));
+        }
     }
 
     #[test]

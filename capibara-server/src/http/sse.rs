@@ -7,7 +7,11 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::{Stream, StreamExt};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
 use serde::Serialize;
 
 /// Silence after which a keep-alive comment is sent, so proxies do not close the connection.
@@ -29,17 +33,49 @@ pub(crate) fn keep_alive_frame() -> Bytes {
 }
 
 /// Wraps frames so a keep-alive comment is sent after each [`KEEP_ALIVE_AFTER`] of silence.
+///
+/// One timer per stream, re-armed only when it fires: frames just record when they passed, so a
+/// busy stream pays no timer cost per frame.
 pub(crate) fn with_keep_alive(
     frames: impl Stream<Item = Bytes> + Send + 'static,
 ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static {
-    let frames = Box::pin(frames);
-    futures::stream::unfold(frames, |mut frames| async move {
-        match tokio::time::timeout(KEEP_ALIVE_AFTER, frames.next()).await {
-            Ok(Some(frame)) => Some((Ok(frame), frames)),
-            Ok(None) => None,
-            Err(_) => Some((Ok(keep_alive_frame()), frames)),
+    KeepAlive {
+        frames: Box::pin(frames),
+        timer: Box::pin(tokio::time::sleep(KEEP_ALIVE_AFTER)),
+        last_frame: tokio::time::Instant::now(),
+    }
+}
+
+struct KeepAlive<S> {
+    frames: Pin<Box<S>>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    last_frame: tokio::time::Instant,
+}
+
+impl<S: Stream<Item = Bytes>> Stream for KeepAlive<S> {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.frames.as_mut().poll_next(cx) {
+            Poll::Ready(Some(frame)) => {
+                self.last_frame = tokio::time::Instant::now();
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
         }
-    })
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let now = tokio::time::Instant::now();
+            let due = self.last_frame + KEEP_ALIVE_AFTER;
+            if due <= now {
+                self.last_frame = now;
+                self.timer.as_mut().reset(now + KEEP_ALIVE_AFTER);
+                return Poll::Ready(Some(Ok(keep_alive_frame())));
+            }
+            self.timer.as_mut().reset(due);
+        }
+        Poll::Pending
+    }
 }
 
 /// A `text/event-stream` response that proxies must not buffer.
@@ -61,6 +97,19 @@ mod tests {
     fn frames_are_data_lines() {
         let frame = json_frame(&serde_json::json!({"content": "hola\nmundo", "done": false}));
         assert_eq!(&frame[..], b"data: {\"content\":\"hola\\nmundo\",\"done\":false}\n\n");
+    }
+
+    use futures::StreamExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_stream_gets_no_keep_alives() {
+        let busy = futures::stream::iter(0..40).then(|i| async move {
+            tokio::time::sleep(KEEP_ALIVE_AFTER / 2).await;
+            Bytes::from(format!("data: {i}\n\n"))
+        });
+        let frames: Vec<Bytes> = with_keep_alive(busy).map(|f| f.unwrap()).collect().await;
+        assert_eq!(frames.len(), 40);
+        assert!(!frames.contains(&keep_alive_frame()));
     }
 
     #[tokio::test(start_paused = true)]
