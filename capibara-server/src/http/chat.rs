@@ -256,7 +256,7 @@ async fn stream(app: &Capibara, call: ChatCall) -> Result<Response, ApiError> {
         };
         std::future::ready(frame)
     });
-    let mut response = sse::response(Body::from_stream(sse::with_keep_alive(frames)));
+    let mut response = sse::response(Body::from_stream(sse::with_keep_alive(sse::coalesce(frames))));
     if let Ok(value) = axum::http::HeaderValue::from_str(&conversation_id.to_string()) {
         response.headers_mut().insert(CONVERSATION_ID.clone(), value);
     }

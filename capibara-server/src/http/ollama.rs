@@ -288,10 +288,7 @@ async fn run(
                                 think,
                                 whole: false,
                             };
-                            return Some((
-                                Ok::<_, std::convert::Infallible>(final_line(shape, &totals)),
-                                (answer, builder, true),
-                            ));
+                            return Some((final_line(shape, &totals), (answer, builder, true)));
                         }
                         Some(Ok(event)) => {
                             builder.push(&event);
@@ -309,11 +306,12 @@ async fn run(
                         }
                     };
                     let finished = line.starts_with(b"{\"error\"");
-                    return Some((Ok(line), (answer, builder, finished)));
+                    return Some((line, (answer, builder, finished)));
                 }
             }
         },
     );
+    let lines = super::sse::coalesce(lines).map(Ok::<_, std::convert::Infallible>);
     ndjson_response(Body::from_stream(lines), "application/x-ndjson")
 }
 

@@ -49,7 +49,7 @@ async fn answer(app: &Capibara, request: Request) -> Result<Response, OpenAiErro
     if stream {
         let answer = llm.chat_stream(chat).await?;
         let chunks = ChunkStream::new(answer, include_usage);
-        Ok(sse::response(Body::from_stream(sse::with_keep_alive(chunks))))
+        Ok(sse::response(Body::from_stream(sse::with_keep_alive(sse::coalesce(chunks)))))
     } else {
         let timeout = app.config().server.request_timeout;
         let answer = tokio::time::timeout(timeout, llm.chat(chat))

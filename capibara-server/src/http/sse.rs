@@ -1,4 +1,5 @@
-//! Server-sent events: frames written directly as bytes (cheap per token) and keep-alive comments
+//! Streamed responses (server-sent events, NDJSON): frames written directly as bytes (cheap per token),
+//! ready frames merged into one write, and keep-alive comments
 //! when the upstream is silent (a reasoning model may think for a long time before answering).
 
 use std::time::Duration;
@@ -78,6 +79,77 @@ impl<S: Stream<Item = Bytes>> Stream for KeepAlive<S> {
     }
 }
 
+/// Most bytes merged into one write.
+const MAX_BATCH_BYTES: usize = 16 * 1024;
+
+/// Frames closer together than this come from an upstream faster than its reader: worth batching.
+const BURST_GAP: Duration = Duration::from_millis(1);
+
+/// Merges frames that arrive in a burst into one write.
+///
+/// The upstream connection is driven by a task of its own that hands over one chunk at a time, so a
+/// fast upstream's frames would each leave in a write (and a client read) of their own. When frames
+/// follow each other within [`BURST_GAP`], the stream yields once after a frame to let that task
+/// decode what is already buffered, then sends everything ready as one buffer. Paced frames (a model
+/// generating token by token) and the first frame go out at once, with no extra work.
+pub(crate) fn coalesce(
+    frames: impl Stream<Item = Bytes> + Send + 'static,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    Coalesce {
+        frames: Box::pin(frames),
+        batch: BytesMut::new(),
+        yielded: false,
+        ended: false,
+        last_frame: None,
+        burst: false,
+    }
+}
+
+struct Coalesce<S> {
+    frames: Pin<Box<S>>,
+    batch: BytesMut,
+    yielded: bool,
+    ended: bool,
+    last_frame: Option<std::time::Instant>,
+    burst: bool,
+}
+
+impl<S: Stream<Item = Bytes>> Stream for Coalesce<S> {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        while !self.ended {
+            match self.frames.as_mut().poll_next(cx) {
+                Poll::Ready(Some(frame)) => {
+                    if self.batch.is_empty() {
+                        let now = std::time::Instant::now();
+                        self.burst = self.last_frame.is_some_and(|last| now.duration_since(last) < BURST_GAP);
+                        self.last_frame = Some(now);
+                    }
+                    self.batch.extend_from_slice(&frame);
+                    self.yielded = false;
+                    if self.batch.len() >= MAX_BATCH_BYTES {
+                        return Poll::Ready(Some(self.batch.split().freeze()));
+                    }
+                }
+                Poll::Ready(None) => self.ended = true,
+                Poll::Pending if self.batch.is_empty() => return Poll::Pending,
+                Poll::Pending if self.burst && !self.yielded => {
+                    // Let the task feeding us run before sending what we have.
+                    self.yielded = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Pending => {
+                    self.yielded = false;
+                    return Poll::Ready(Some(self.batch.split().freeze()));
+                }
+            }
+        }
+        if self.batch.is_empty() { Poll::Ready(None) } else { Poll::Ready(Some(self.batch.split().freeze())) }
+    }
+}
+
 /// A `text/event-stream` response that proxies must not buffer.
 pub(crate) fn response(body: Body) -> Response {
     let mut response = Response::new(body);
@@ -100,6 +172,42 @@ mod tests {
     }
 
     use futures::StreamExt;
+
+    #[tokio::test]
+    async fn ready_frames_leave_together_and_paced_ones_alone() {
+        let ready = futures::stream::iter((0..5).map(|i| Bytes::from(format!("data: {i}\n\n"))));
+        let batches: Vec<Bytes> = coalesce(ready).collect().await;
+        assert_eq!(batches, vec![Bytes::from("data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n")]);
+
+        // A burst handed over one frame per task switch (as an upstream connection task does) is
+        // merged after the first frame, which leaves alone.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        tokio::spawn(async move {
+            for i in 0..6 {
+                tx.send(Bytes::from(format!("data: {i}\n\n"))).await.unwrap();
+            }
+        });
+        let batches: Vec<Bytes> = coalesce(tokio_stream::wrappers::ReceiverStream::new(rx)).collect().await;
+        assert!(batches.len() < 6, "{batches:?}");
+        assert_eq!(batches[0], Bytes::from("data: 0\n\n"));
+        assert_eq!(batches.concat(), b"data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\ndata: 5\n\n");
+
+        let paced = futures::stream::iter(0..3).then(|i| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Bytes::from(format!("data: {i}\n\n"))
+        });
+        let batches: Vec<Bytes> = coalesce(paced).collect().await;
+        assert_eq!(batches.len(), 3, "a frame is not held back waiting for the next one");
+    }
+
+    #[tokio::test]
+    async fn a_produced_frame_is_not_held_when_nothing_follows() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let mut batches = Box::pin(coalesce(tokio_stream::wrappers::ReceiverStream::new(rx)));
+        tx.send(Bytes::from_static(b"data: first\n\n")).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(1), batches.next()).await.unwrap().unwrap();
+        assert_eq!(first, Bytes::from_static(b"data: first\n\n"));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_busy_stream_gets_no_keep_alives() {
