@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use capibara_core::{Error, Result};
 use axum::serve::ListenerExt;
+use capibara_core::{Error, Result};
 use tokio::net::TcpListener;
 
 use crate::app::Capibara;
