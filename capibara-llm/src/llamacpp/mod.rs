@@ -6,18 +6,15 @@ mod stream;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use capibara_core::Result;
 use capibara_core::chat::ChatRequest;
 use capibara_core::config::LlamaCppConfig;
 use capibara_core::llm::{BackendHealth, Capabilities, ChatStream, HealthStatus, LlmBackend, ModelInfo};
-use capibara_core::{Error, Result};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
-use crate::transport::{Transport, health_report};
+use crate::transport::{self, Transport, health_report};
 use crate::wire::openai::ModelList;
-
-use stream::LlamaCppDecoder;
 
 /// A llama.cpp server, native `/completion` API.
 ///
@@ -82,13 +79,10 @@ impl LlmBackend for LlamaCppBackend {
         request.validate()?;
         // llama.cpp serves the one model it loaded; the name is only reported.
         let model = request.model.clone().unwrap_or_else(|| self.config.model.clone());
-        let body = request::build(&request, self.config.prompt_format);
-        let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::internal(e.to_string()))?);
+        let body = transport::json_body(&request::build(&request, self.config.prompt_format))?;
         let events = self
             .transport
-            .open(&self.completion_url, &self.headers, body, &model, || {
-                LlamaCppDecoder::new(self.backend.clone())
-            })
+            .open(&self.completion_url, &self.headers, body, &model, || stream::decoder(self.backend.clone()))
             .await?;
         Ok(ChatStream::new(model, self.id.clone(), events))
     }

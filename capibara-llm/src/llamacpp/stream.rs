@@ -8,50 +8,36 @@ use capibara_core::Result;
 use capibara_core::chat::{FinishReason, StreamEvent, Usage};
 
 use crate::reasoning::{ReasoningSplitter, queue_piece};
-use crate::transport::{Decoder, errors};
+use crate::transport::errors;
+use crate::transport::framed::{FrameReader, Framed};
 use crate::wire::llamacpp::CompletionChunk;
 use crate::wire::sse::{SseEvent, SseParser};
 
 /// Decoder of one `/completion` stream.
-pub(crate) struct LlamaCppDecoder {
-    sse: SseParser,
-    reader: ChunkReader,
+pub(crate) type LlamaCppDecoder = Framed<SseParser, ChunkReader>;
+
+/// A decoder for one answer of `backend`.
+pub(crate) fn decoder(backend: Arc<str>) -> LlamaCppDecoder {
+    Framed::new(ChunkReader { backend, splitter: ReasoningSplitter::new(), complete: false })
 }
 
-struct ChunkReader {
+pub(crate) struct ChunkReader {
     backend: Arc<str>,
     splitter: ReasoningSplitter,
     complete: bool,
 }
 
-impl LlamaCppDecoder {
-    pub(crate) fn new(backend: Arc<str>) -> Self {
-        Self {
-            sse: SseParser::new(),
-            reader: ChunkReader { backend, splitter: ReasoningSplitter::new(), complete: false },
-        }
-    }
-}
-
-impl Decoder for LlamaCppDecoder {
-    fn decode(&mut self, bytes: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
-        self.sse.push(bytes);
-        while !self.reader.complete {
-            let Some(event) = self.sse.next_event() else { break };
-            self.reader.frame(event, out)?;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
-        if let Some(event) = self.sse.finish() {
-            self.reader.frame(event, out)?;
-        }
-        if self.reader.complete { Ok(()) } else { Err(errors::ended_early(&self.reader.backend, None)) }
+impl FrameReader<SseParser> for ChunkReader {
+    fn read(&mut self, frame: SseEvent<'_>, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        self.frame(frame, out)
     }
 
     fn is_complete(&self) -> bool {
-        self.reader.complete
+        self.complete
+    }
+
+    fn ended_early(&mut self, _out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        Err(errors::ended_early(&self.backend, None))
     }
 }
 
@@ -92,10 +78,11 @@ impl ChunkReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Decoder;
     use capibara_core::chat::ToolCall;
 
     fn decode_all(input: &str, cut: usize) -> Result<Vec<StreamEvent>> {
-        let mut decoder = LlamaCppDecoder::new(Arc::from("llamacpp@test"));
+        let mut decoder = decoder(Arc::from("llamacpp@test"));
         let mut out = VecDeque::new();
         decoder.decode(&input.as_bytes()[..cut], &mut out)?;
         decoder.decode(&input.as_bytes()[cut..], &mut out)?;

@@ -6,18 +6,15 @@ mod stream;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use capibara_core::Result;
 use capibara_core::chat::ChatRequest;
 use capibara_core::config::{OllamaConfig, OllamaEndpoint};
 use capibara_core::llm::{BackendHealth, Capabilities, ChatStream, HealthStatus, LlmBackend, ModelInfo};
-use capibara_core::{Error, Result};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
-use crate::transport::{Transport, health_report};
+use crate::transport::{self, Transport, health_report};
 use crate::wire::ollama::TagsResponse;
-
-use stream::OllamaDecoder;
 
 /// An Ollama server, native API.
 ///
@@ -92,17 +89,16 @@ impl LlmBackend for OllamaBackend {
         request.validate()?;
         let model = request.model.clone().unwrap_or_else(|| self.config.model.clone());
         let body = match self.config.endpoint {
-            OllamaEndpoint::Chat => serde_json::to_vec(&request::chat(&request, &model, &self.config)),
+            OllamaEndpoint::Chat => transport::json_body(&request::chat(&request, &model, &self.config))?,
             OllamaEndpoint::Generate => {
-                serde_json::to_vec(&request::generate(&request, &model, &self.config))
+                transport::json_body(&request::generate(&request, &model, &self.config))?
             }
-        }
-        .map_err(|e| Error::internal(e.to_string()))?;
+        };
         let endpoint = self.config.endpoint;
         let events = self
             .transport
-            .open(&self.chat_url, &self.headers, Bytes::from(body), &model, || {
-                OllamaDecoder::new(self.backend.clone(), endpoint)
+            .open(&self.chat_url, &self.headers, body, &model, || {
+                stream::decoder(self.backend.clone(), endpoint)
             })
             .await?;
         Ok(ChatStream::new(model, self.id.clone(), events))

@@ -10,17 +10,26 @@ use capibara_core::chat::{FinishReason, StreamEvent, ToolCall, Usage};
 use capibara_core::config::OllamaEndpoint;
 
 use crate::reasoning::{ReasoningSplitter, queue_piece};
-use crate::transport::{Decoder, errors};
+use crate::transport::errors;
+use crate::transport::framed::{FrameReader, Framed};
 use crate::wire::ndjson::LineSplitter;
 use crate::wire::ollama::{ChatResponse, GenerateResponse, ToolCall as WireToolCall};
 
 /// Decoder of one `/api/chat` or `/api/generate` stream.
-pub(crate) struct OllamaDecoder {
-    lines: LineSplitter,
-    reader: LineReader,
+pub(crate) type OllamaDecoder = Framed<LineSplitter, LineReader>;
+
+/// A decoder for one answer of `backend` from `endpoint`.
+pub(crate) fn decoder(backend: Arc<str>, endpoint: OllamaEndpoint) -> OllamaDecoder {
+    Framed::new(LineReader {
+        backend,
+        endpoint,
+        splitter: ReasoningSplitter::new(),
+        calls: 0,
+        complete: false,
+    })
 }
 
-struct LineReader {
+pub(crate) struct LineReader {
     backend: Arc<str>,
     endpoint: OllamaEndpoint,
     splitter: ReasoningSplitter,
@@ -41,40 +50,17 @@ struct Line<'a> {
     error: Option<String>,
 }
 
-impl OllamaDecoder {
-    pub(crate) fn new(backend: Arc<str>, endpoint: OllamaEndpoint) -> Self {
-        Self {
-            lines: LineSplitter::new(),
-            reader: LineReader {
-                backend,
-                endpoint,
-                splitter: ReasoningSplitter::new(),
-                calls: 0,
-                complete: false,
-            },
-        }
-    }
-}
-
-impl Decoder for OllamaDecoder {
-    fn decode(&mut self, bytes: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
-        self.lines.push(bytes);
-        while !self.reader.complete {
-            let Some(line) = self.lines.next_line() else { break };
-            self.reader.line(line, out)?;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
-        if let Some(line) = self.lines.finish() {
-            self.reader.line(line, out)?;
-        }
-        if self.reader.complete { Ok(()) } else { Err(errors::ended_early(&self.reader.backend, None)) }
+impl FrameReader<LineSplitter> for LineReader {
+    fn read(&mut self, frame: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        self.line(frame, out)
     }
 
     fn is_complete(&self) -> bool {
-        self.reader.complete
+        self.complete
+    }
+
+    fn ended_early(&mut self, _out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        Err(errors::ended_early(&self.backend, None))
     }
 }
 
@@ -173,9 +159,10 @@ impl LineReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Decoder;
 
     fn decode_all(endpoint: OllamaEndpoint, input: &str, cut: usize) -> Result<Vec<StreamEvent>> {
-        let mut decoder = OllamaDecoder::new(Arc::from("ollama@test"), endpoint);
+        let mut decoder = decoder(Arc::from("ollama@test"), endpoint);
         let mut out = VecDeque::new();
         decoder.decode(&input.as_bytes()[..cut], &mut out)?;
         decoder.decode(&input.as_bytes()[cut..], &mut out)?;

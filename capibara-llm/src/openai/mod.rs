@@ -7,7 +7,6 @@ mod stream;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use capibara_core::chat::ChatRequest;
 use capibara_core::config::OpenAiConfig;
 use capibara_core::llm::{BackendHealth, Capabilities, ChatStream, HealthStatus, LlmBackend, ModelInfo};
@@ -15,10 +14,8 @@ use capibara_core::{Error, Result};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
-use crate::transport::{Transport, health_report};
+use crate::transport::{self, Transport, health_report};
 use crate::wire::openai::ModelList;
-
-use stream::OpenAiDecoder;
 
 /// An OpenAI-compatible server, streamed over SSE.
 ///
@@ -105,12 +102,11 @@ impl LlmBackend for OpenAiBackend {
     async fn chat_stream(&self, request: ChatRequest) -> Result<ChatStream> {
         request.validate()?;
         let model = request.model.clone().unwrap_or_else(|| self.config.model.clone());
-        let body = request::build(&request, &model, self.config.stream_usage);
-        let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| Error::internal(e.to_string()))?);
+        let body = transport::json_body(&request::build(&request, &model, self.config.stream_usage))?;
         let events = self
             .transport
             .open(&self.chat_url, &self.stream_headers, body, &model, || {
-                OpenAiDecoder::new(self.backend.clone())
+                stream::decoder(self.backend.clone())
             })
             .await?;
         Ok(ChatStream::new(model, self.id.clone(), events))

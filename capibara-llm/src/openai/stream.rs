@@ -8,14 +8,23 @@ use capibara_core::Result;
 use capibara_core::chat::{FinishReason, StreamEvent, ToolCall, Usage};
 
 use crate::reasoning::{ReasoningSplitter, queue_piece};
-use crate::transport::{Decoder, errors};
+use crate::transport::errors;
+use crate::transport::framed::{FrameReader, Framed};
 use crate::wire::openai::{ChatCompletionChunk, DONE, ToolCallDelta};
 use crate::wire::sse::{SseEvent, SseParser};
 
 /// Decoder of one `/v1/chat/completions` stream.
-pub(crate) struct OpenAiDecoder {
-    sse: SseParser,
-    reader: ChunkReader,
+pub(crate) type OpenAiDecoder = Framed<SseParser, ChunkReader>;
+
+/// A decoder for one answer of `backend`.
+pub(crate) fn decoder(backend: Arc<str>) -> OpenAiDecoder {
+    Framed::new(ChunkReader {
+        backend,
+        splitter: ReasoningSplitter::new(),
+        calls: Vec::new(),
+        finish: None,
+        complete: false,
+    })
 }
 
 /// A tool call being assembled from its pieces.
@@ -27,7 +36,7 @@ struct PartialCall {
     arguments: String,
 }
 
-struct ChunkReader {
+pub(crate) struct ChunkReader {
     backend: Arc<str>,
     splitter: ReasoningSplitter,
     calls: Vec<PartialCall>,
@@ -35,48 +44,22 @@ struct ChunkReader {
     complete: bool,
 }
 
-impl OpenAiDecoder {
-    pub(crate) fn new(backend: Arc<str>) -> Self {
-        Self {
-            sse: SseParser::new(),
-            reader: ChunkReader {
-                backend,
-                splitter: ReasoningSplitter::new(),
-                calls: Vec::new(),
-                finish: None,
-                complete: false,
-            },
-        }
-    }
-}
-
-impl Decoder for OpenAiDecoder {
-    fn decode(&mut self, bytes: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<()> {
-        self.sse.push(bytes);
-        while !self.reader.complete {
-            let Some(event) = self.sse.next_event() else { break };
-            self.reader.frame(event, out)?;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
-        if let Some(event) = self.sse.finish() {
-            self.reader.frame(event, out)?;
-        }
-        if self.reader.complete {
-            return Ok(());
-        }
-        // Some servers end the body right after the finish chunk, without `[DONE]`.
-        if self.reader.finish.is_some() {
-            self.reader.close(out);
-            return Ok(());
-        }
-        Err(errors::ended_early(&self.reader.backend, None))
+impl FrameReader<SseParser> for ChunkReader {
+    fn read(&mut self, frame: SseEvent<'_>, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        self.frame(frame, out)
     }
 
     fn is_complete(&self) -> bool {
-        self.reader.complete
+        self.complete
+    }
+
+    fn ended_early(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<()> {
+        // Some servers end the body right after the finish chunk, without `[DONE]`.
+        if self.finish.is_some() {
+            self.close(out);
+            return Ok(());
+        }
+        Err(errors::ended_early(&self.backend, None))
     }
 }
 
@@ -171,9 +154,10 @@ impl ChunkReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Decoder;
 
     fn decode_all(input: &str, cuts: &[usize]) -> Result<Vec<StreamEvent>> {
-        let mut decoder = OpenAiDecoder::new(Arc::from("openai@test"));
+        let mut decoder = decoder(Arc::from("openai@test"));
         let mut out = VecDeque::new();
         let bytes = input.as_bytes();
         let mut start = 0;

@@ -5,6 +5,7 @@
 mod backoff;
 pub(crate) mod errors;
 mod events;
+pub(crate) mod framed;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -173,6 +174,13 @@ impl Transport {
             .await
             .map_err(|_| errors::timeout(&self.backend, "probe", probe))?
     }
+}
+
+/// A request body as JSON bytes.
+pub(crate) fn json_body(value: &impl serde::Serialize) -> Result<Bytes> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| Error::internal(format!("cannot encode a request: {e}")))
 }
 
 /// Reads at most [`MAX_ERROR_BODY`] bytes of an error answer, as text.
