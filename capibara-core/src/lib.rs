@@ -22,6 +22,7 @@
 //! - [`store`]: the [`ConversationStore`](store::ConversationStore) trait.
 //! - [`embed`], [`vector`], [`graph`], [`tts`], [`consensus`], [`cache`], [`sandbox`]: the other
 //!   component traits, implemented by `capibara-rag`, `capibara-tts` and `capibara-server`.
+//! - [`models`]: the catalog of pinned local models and the store that fetches and verifies them.
 //! - [`config`]: configuration types (`capibara.toml`).
 //! - [`error`]: [`Error`] and [`Result`].
 //! - `testing` (feature `test-utils`): in-memory implementations for tests.
@@ -37,6 +38,7 @@ pub mod embed;
 pub mod error;
 pub mod graph;
 pub mod llm;
+pub mod models;
 pub mod sandbox;
 pub mod store;
 #[cfg(feature = "test-utils")]

@@ -1,6 +1,7 @@
 //! Chat backend configuration: an ordered list of upstream model servers.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -8,11 +9,20 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// Chat models: tried in order, the next one taking over when one fails before its first token.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
     /// Backends, in fallback order.
     pub backends: Vec<BackendConfig>,
+    /// When `backends` is empty, serve the local default model (SmolLM2-135M-Instruct) if this build
+    /// has local-model support; `false` leaves chat unconfigured instead.
+    pub local_default: bool,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self { backends: Vec::new(), local_default: true }
+    }
 }
 
 impl LlmConfig {
@@ -41,6 +51,8 @@ pub enum BackendConfig {
     Ollama(OllamaConfig),
     /// llama.cpp server's native `/completion`.
     Llamacpp(LlamaCppConfig),
+    /// A GGUF model run in-process (candle); needs the `local-llm` feature.
+    Local(LocalLlmConfig),
 }
 
 impl BackendConfig {
@@ -49,6 +61,7 @@ impl BackendConfig {
             Self::Openai(c) => (&c.base_url, &c.model, &c.timeouts, &c.retry),
             Self::Ollama(c) => (&c.base_url, &c.model, &c.timeouts, &c.retry),
             Self::Llamacpp(c) => (&c.base_url, &c.model, &c.timeouts, &c.retry),
+            Self::Local(c) => return c.validate(),
         };
         validate_base_url(base_url)?;
         if model.trim().is_empty() {
@@ -63,11 +76,12 @@ impl BackendConfig {
             Self::Openai(c) => c.id.as_deref(),
             Self::Ollama(c) => c.id.as_deref(),
             Self::Llamacpp(c) => c.id.as_deref(),
+            Self::Local(_) => None,
         }
     }
 }
 
-fn validate_base_url(url: &str) -> Result<()> {
+pub(super) fn validate_base_url(url: &str) -> Result<()> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
@@ -197,6 +211,52 @@ pub struct LlamaCppConfig {
     pub retry: RetryConfig,
 }
 
+/// A GGUF chat model run in-process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalLlmConfig {
+    /// A llama-architecture GGUF file; unset means the default model from the model store
+    /// (SmolLM2-135M-Instruct, fetched by `capibara models pull`).
+    pub path: Option<PathBuf>,
+    /// Name reported for the model; from the GGUF metadata when unset.
+    pub model: Option<String>,
+    /// CPU threads per generation; 1 when unset (candle's pool spin-waits, so more threads only
+    /// help on an otherwise idle machine).
+    pub threads: Option<usize>,
+    /// Generations running at once; the number of cores divided by `threads` when unset.
+    pub max_concurrent: Option<usize>,
+    /// Requests waiting for a free slot before new ones are refused as rate limited.
+    pub max_queue: Option<usize>,
+    /// Context window in tokens; from the GGUF metadata (capped at 8192) when unset.
+    pub context_window: Option<u32>,
+    /// `max_tokens` when a request names none.
+    pub max_tokens: Option<u32>,
+    /// A Jinja chat template replacing the one in the GGUF.
+    pub chat_template: Option<String>,
+}
+
+impl LocalLlmConfig {
+    fn validate(&self) -> Result<()> {
+        if self.path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(Error::invalid("path must not be empty (leave it out for the default model)"));
+        }
+        let positive = [("threads", self.threads), ("max_concurrent", self.max_concurrent)];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == Some(0)) {
+            return Err(Error::invalid(format!("{name} must be at least 1")));
+        }
+        if self.threads.is_some_and(|t| t > 256) {
+            return Err(Error::invalid("threads must be at most 256"));
+        }
+        if self.context_window.is_some_and(|c| c < 256) {
+            return Err(Error::invalid("context_window must be at least 256 tokens"));
+        }
+        if self.max_tokens == Some(0) {
+            return Err(Error::invalid("max_tokens must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
 /// How long to wait for an upstream, per phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -227,7 +287,7 @@ impl Default for TimeoutConfig {
 }
 
 impl TimeoutConfig {
-    fn validate(&self) -> Result<()> {
+    pub(super) fn validate(&self) -> Result<()> {
         if [self.connect, self.first_token, self.idle, self.total].iter().any(Duration::is_zero) {
             return Err(Error::invalid("timeouts must be positive"));
         }
@@ -306,6 +366,22 @@ mod tests {
         assert_eq!(ollama.model, "gpt-oss:20b");
         assert_eq!(ollama.endpoint, OllamaEndpoint::Chat);
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn local_backends_check_their_numbers() {
+        let config = parse(r#"{"backends":[{"kind":"local"}]}"#).unwrap();
+        assert!(matches!(&config.backends[0], BackendConfig::Local(c) if c.path.is_none()));
+        config.validate().unwrap();
+        assert!(LlmConfig::default().local_default);
+        for bad in
+            [r#"{"threads":0}"#, r#"{"max_concurrent":0}"#, r#"{"context_window":10}"#, r#"{"path":""}"#]
+        {
+            let mut value: serde_json::Value = serde_json::from_str(bad).unwrap();
+            value["kind"] = "local".into();
+            let config = parse(&format!(r#"{{"backends":[{value}]}}"#)).unwrap();
+            assert!(config.validate().is_err(), "{bad} must be refused");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! (`capibara-server`); this module only defines the data and checks it.
 
 mod llm;
+mod models;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -13,9 +14,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use llm::{
-    BackendConfig, LlamaCppConfig, LlmConfig, OllamaConfig, OllamaEndpoint, OpenAiConfig, PromptFormat,
-    RetryConfig, TimeoutConfig,
+    BackendConfig, LlamaCppConfig, LlmConfig, LocalLlmConfig, OllamaConfig, OllamaEndpoint, OpenAiConfig,
+    PromptFormat, RetryConfig, TimeoutConfig,
 };
+pub use models::{EmbeddingsConfig, LocalEmbeddingsConfig, ModelsConfig, RemoteEmbeddingsConfig};
 
 use crate::error::{Error, Result};
 
@@ -35,6 +37,12 @@ pub struct Config {
     pub storage: StorageConfig,
     /// File uploads.
     pub uploads: UploadConfig,
+    /// Local model files.
+    pub models: ModelsConfig,
+    /// The embedding model. Left out when serialized at its default, so layered configuration
+    /// (defaults, then a file, then the environment) can switch `kind` without the default's keys.
+    #[serde(skip_serializing_if = "EmbeddingsConfig::is_default")]
+    pub embeddings: EmbeddingsConfig,
 }
 
 impl Config {
@@ -44,6 +52,7 @@ impl Config {
         self.llm.validate()?;
         self.chat.validate()?;
         self.uploads.validate()?;
+        self.embeddings.validate()?;
         self.storage.validate()
     }
 }
