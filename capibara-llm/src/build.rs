@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use capibara_core::Result;
-use capibara_core::config::{BackendConfig, LlmConfig};
+use capibara_core::config::{BackendConfig, LlmConfig, LocalLlmConfig};
 use capibara_core::llm::LlmBackend;
+use capibara_core::{Error, Result};
 
 use crate::fallback::FallbackChain;
 use crate::llamacpp::LlamaCppBackend;
@@ -17,7 +17,44 @@ pub fn build_backend(config: &BackendConfig) -> Result<Arc<dyn LlmBackend>> {
         BackendConfig::Openai(config) => Arc::new(OpenAiBackend::new(config.clone())?),
         BackendConfig::Ollama(config) => Arc::new(OllamaBackend::new(config.clone())?),
         BackendConfig::Llamacpp(config) => Arc::new(LlamaCppBackend::new(config.clone())?),
+        BackendConfig::Local(config) => local_backend(config)?,
     })
+}
+
+/// A local GGUF model; the composition root resolves a missing `path` to the default model first.
+#[cfg(feature = "local-llm")]
+fn local_backend(config: &LocalLlmConfig) -> Result<Arc<dyn LlmBackend>> {
+    let path = config.path.as_ref().ok_or_else(|| {
+        Error::invalid(
+            "a local backend needs `path` (a GGUF file); `capibara serve` fills in the default model",
+        )
+    })?;
+    let mut options = crate::local::LocalLlmOptions::new(path);
+    options.model_name.clone_from(&config.model);
+    if let Some(threads) = config.threads {
+        options.threads = threads;
+        options.max_concurrent = crate::local::options::default_concurrency(threads);
+    }
+    if let Some(max_concurrent) = config.max_concurrent {
+        options.max_concurrent = max_concurrent;
+    }
+    if let Some(max_queue) = config.max_queue {
+        options.max_queue = max_queue;
+    }
+    options.context_window = config.context_window;
+    if let Some(max_tokens) = config.max_tokens {
+        options.default_max_tokens = max_tokens;
+    }
+    options.chat_template.clone_from(&config.chat_template);
+    Ok(Arc::new(crate::local::LocalLlm::load(options)?))
+}
+
+#[cfg(not(feature = "local-llm"))]
+fn local_backend(_config: &LocalLlmConfig) -> Result<Arc<dyn LlmBackend>> {
+    Err(Error::invalid(
+        "this build has no local-model support: rebuild with `--features local-llm` (or `make run`), \
+         or configure a model server (kind = \"openai\", \"ollama\" or \"llamacpp\")",
+    ))
 }
 
 /// The chat backend `llm` describes: `None` when no backend is configured, the backend itself

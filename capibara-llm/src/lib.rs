@@ -36,6 +36,8 @@
 //! ## Modules
 //! - [`openai`], [`ollama`], [`llamacpp`]: one backend per server family, each with the same inner
 //!   shape (`request.rs` builds the body, `stream.rs` decodes the stream).
+//! - [`embeddings`]: [`OpenAiEmbedder`](embeddings::OpenAiEmbedder), embeddings from any
+//!   OpenAI-compatible `/v1/embeddings` server (TEI, vLLM, Ollama).
 //! - [`fallback`]: [`FallbackChain`], several backends tried in order.
 //! - [`build_backend`] and [`build_chain`]: backends from `capibara.toml`'s `llm` section.
 //! - [`wire`]: the wire formats (SSE and NDJSON framing; OpenAI, Ollama and llama.cpp types), shared
@@ -62,8 +64,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod build;
+pub mod embeddings;
 pub mod fallback;
 pub mod llamacpp;
+#[cfg(feature = "local-llm")]
+pub mod local;
 pub mod ollama;
 pub mod openai;
 pub mod prompt;
@@ -75,5 +80,7 @@ mod transport;
 pub use build::{build_backend, build_chain};
 pub use fallback::FallbackChain;
 pub use llamacpp::LlamaCppBackend;
+#[cfg(feature = "local-llm")]
+pub use local::LocalLlm;
 pub use ollama::OllamaBackend;
 pub use openai::OpenAiBackend;

@@ -150,6 +150,66 @@ impl Transport {
         }
     }
 
+    /// `POST url` with a JSON body and decode the JSON answer, retrying failures that may pass
+    /// (connection refused, 429, 5xx) like [`Transport::open`]; each attempt is bounded by the
+    /// first-token timeout and all of them by the total deadline.
+    pub(crate) async fn post_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<T> {
+        let deadline = Instant::now() + self.timeouts.total;
+        let mut attempt = 0;
+        loop {
+            let due = (Instant::now() + self.timeouts.first_token).min(deadline);
+            let (error, retry_after) = match timeout_at(due, self.post_once(url, headers, body.clone())).await
+            {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(Failure { error, retryable: false, .. })) => return Err(error),
+                Ok(Err(Failure { error, retryable: true, retry_after })) => (error, retry_after),
+                Err(_) if due == deadline => {
+                    return Err(errors::timeout(&self.backend, "total", self.timeouts.total));
+                }
+                Err(_) => (errors::timeout(&self.backend, "request", self.timeouts.first_token), None),
+            };
+            let delay = backoff::delay(&self.retry, attempt, retry_after);
+            if attempt >= self.retry.max_retries || Instant::now() + delay >= deadline {
+                return Err(error);
+            }
+            attempt += 1;
+            tracing::debug!(backend = %self.backend, attempt, ?delay, %error, "retrying");
+            sleep(delay).await;
+        }
+    }
+
+    async fn post_once<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> std::result::Result<T, Failure> {
+        let response =
+            self.client.post(url).headers(headers.clone()).body(body).send().await.map_err(|e| Failure {
+                error: errors::request(&self.backend, url, &e, self.timeouts.connect),
+                retryable: true,
+                retry_after: None,
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = backoff::retry_after(response.headers());
+            let text = read_error_body(response).await;
+            let error = errors::status(&self.backend, url, "", status.as_u16(), &text, retry_after);
+            let retryable = error.is_retryable();
+            return Err(Failure { error, retryable, retry_after });
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Failure::fatal(errors::ended_early(&self.backend, Some(&e))))?;
+        serde_json::from_slice(&body).map_err(|e| Failure::fatal(errors::malformed(&self.backend, &e, &body)))
+    }
+
     /// `GET url` and decode the JSON answer (model lists, health), within the probe timeout.
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: &str, headers: &HeaderMap) -> Result<T> {
         let probe = PROBE_TIMEOUT.min(self.timeouts.total);

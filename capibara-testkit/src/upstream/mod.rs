@@ -221,6 +221,7 @@ struct State {
     healthy: bool,
     requests: Vec<RecordedRequest>,
     model: String,
+    embedding_dimension: usize,
 }
 
 impl Shared {
@@ -244,6 +245,7 @@ impl FakeUpstream {
                 healthy: true,
                 requests: Vec::new(),
                 model: protocol.default_model().to_owned(),
+                embedding_dimension: 8,
             }),
             abandoned: Arc::new(AtomicUsize::new(0)),
         });
@@ -285,6 +287,11 @@ impl FakeUpstream {
         self.shared.state().default_reply = reply;
     }
 
+    /// Length of the vectors `/v1/embeddings` answers with (default 8).
+    pub fn set_embedding_dimension(&self, dimension: usize) {
+        self.shared.state().embedding_dimension = dimension;
+    }
+
     /// Health routes answer 503 while false (default true).
     pub fn set_healthy(&self, healthy: bool) {
         self.shared.state().healthy = healthy;
@@ -314,6 +321,24 @@ impl Drop for FakeUpstream {
         // The server task owns every connection task; aborting it closes them all.
         self.server.abort();
     }
+}
+
+/// The unit vector the fake's `/v1/embeddings` route gives `text` (before its ×3 scaling):
+/// deterministic, different for different texts.
+pub fn fake_embedding(text: &str, dimension: usize) -> Vec<f32> {
+    // FNV-1a seeds a small xorshift generator: stable across runs and platforms.
+    let mut state =
+        text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let raw: Vec<f32> = (0..dimension)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect();
+    let norm = raw.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    raw.iter().map(|v| v / norm).collect()
 }
 
 /// A root URL (`http://127.0.0.1:<port>`) where nothing listens, for connection-refused tests.

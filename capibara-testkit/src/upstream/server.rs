@@ -77,6 +77,7 @@ enum InfoRoute {
 
 enum Route {
     Chat(ChatRoute),
+    Embeddings,
     Info(InfoRoute),
     WrongMethod,
     Unknown,
@@ -87,6 +88,7 @@ fn route(protocol: Protocol, method: &Method, path: &str) -> Route {
         (Protocol::OpenAi, "/v1/chat/completions") => {
             Some((Method::POST, Route::Chat(ChatRoute::OpenAiChat)))
         }
+        (_, "/v1/embeddings") => Some((Method::POST, Route::Embeddings)),
         (Protocol::OpenAi, "/v1/models") => Some((Method::GET, Route::Info(InfoRoute::OpenAiModels))),
         (Protocol::Ollama, "/api/chat") => {
             Some((Method::POST, Route::Chat(ChatRoute::Ollama(Endpoint::Chat))))
@@ -122,6 +124,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let protocol = shared.protocol;
     let response = match route(protocol, request.method(), request.uri().path()) {
         Route::Chat(chat_route) => chat(shared, chat_route, request).await,
+        Route::Embeddings => embeddings(shared, request).await,
         Route::Info(info_route) => info(&shared, info_route),
         Route::WrongMethod => error_response(protocol, 405, "method not allowed", None),
         Route::Unknown => error_response(protocol, 404, &format!("{} not found", request.uri().path()), None),
@@ -200,18 +203,16 @@ fn reasoning_channel(chat_route: ChatRoute, style: ReasoningStyle) -> ReasoningC
     }
 }
 
-async fn chat(shared: Arc<Shared>, chat_route: ChatRoute, request: Request<Incoming>) -> Response<FakeBody> {
-    let protocol = shared.protocol;
-    let (parts, body) = request.into_parts();
-    let Ok(collected) = body.collect().await else {
-        return error_response(protocol, 400, "could not read the request body", None);
-    };
-    let raw = collected.to_bytes();
-    let parsed = serde_json::from_slice::<serde_json::Value>(&raw);
-    let recorded_body = match &parsed {
+/// The request as the test will see it in [`FakeUpstream::requests`](super::FakeUpstream::requests).
+fn record(
+    parts: &http::request::Parts,
+    raw: &[u8],
+    parsed: &Result<serde_json::Value, serde_json::Error>,
+) -> RecordedRequest {
+    let body = match parsed {
         _ if raw.is_empty() => serde_json::Value::Null,
         Ok(value) => value.clone(),
-        Err(_) => serde_json::Value::String(String::from_utf8_lossy(&raw).into_owned()),
+        Err(_) => serde_json::Value::String(String::from_utf8_lossy(raw).into_owned()),
     };
     let headers = parts
         .headers
@@ -220,12 +221,69 @@ async fn chat(shared: Arc<Shared>, chat_route: ChatRoute, request: Request<Incom
             (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
         })
         .collect();
-    let recorded = RecordedRequest {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        headers,
-        body: recorded_body,
+    RecordedRequest { method: parts.method.to_string(), path: parts.uri.path().to_owned(), headers, body }
+}
+
+/// `POST /v1/embeddings`: a queued [`FakeReply::Status`](super::FakeReply::Status) is answered as
+/// is; otherwise every input gets [`fake_embedding`](super::fake_embedding) scaled by 3 (so clients
+/// must normalise), listed in reverse order (so clients must use `index`).
+async fn embeddings(shared: Arc<Shared>, request: Request<Incoming>) -> Response<FakeBody> {
+    let protocol = shared.protocol;
+    let (parts, body) = request.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return error_response(protocol, 400, "could not read the request body", None);
     };
+    let raw = collected.to_bytes();
+    let parsed = serde_json::from_slice::<serde_json::Value>(&raw);
+    let (reply, dimension) = {
+        let mut state = shared.state();
+        state.requests.push(record(&parts, &raw, &parsed));
+        let reply = match state.queue.front() {
+            Some(FakeReply::Status { .. }) => state.queue.pop_front(),
+            _ => None,
+        };
+        (reply, state.embedding_dimension)
+    };
+    if let Some(FakeReply::Status { status, body, retry_after_secs }) = reply {
+        return error_response(protocol, status, &body, retry_after_secs);
+    }
+    let Ok(body) = parsed else {
+        return error_response(protocol, 400, "the request body is not valid JSON", None);
+    };
+    let inputs: Vec<String> = match body.get("input") {
+        Some(serde_json::Value::String(text)) => vec![text.clone()],
+        Some(serde_json::Value::Array(items)) if items.iter().all(serde_json::Value::is_string) => {
+            items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect()
+        }
+        _ => return error_response(protocol, 400, "input must be a string or an array of strings", None),
+    };
+    let data: Vec<serde_json::Value> = inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, text)| {
+            let vector: Vec<f32> = super::fake_embedding(text, dimension).iter().map(|v| v * 3.0).collect();
+            serde_json::json!({"object": "embedding", "index": index, "embedding": vector})
+        })
+        .collect();
+    let tokens: usize = inputs.iter().map(|t| t.split_whitespace().count()).sum();
+    let model = body.get("model").cloned().unwrap_or(serde_json::Value::Null);
+    json_response(
+        200,
+        &serde_json::json!({"object": "list", "data": data, "model": model,
+                            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+    )
+}
+
+async fn chat(shared: Arc<Shared>, chat_route: ChatRoute, request: Request<Incoming>) -> Response<FakeBody> {
+    let protocol = shared.protocol;
+    let (parts, body) = request.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return error_response(protocol, 400, "could not read the request body", None);
+    };
+    let raw = collected.to_bytes();
+    let parsed = serde_json::from_slice::<serde_json::Value>(&raw);
+    let recorded = record(&parts, &raw, &parsed);
     let (reply, exchange) = {
         let mut state = shared.state();
         state.requests.push(recorded);

@@ -1,4 +1,4 @@
-//! The OpenAI chat completions protocol (`POST /v1/chat/completions`, `GET /v1/models`), as spoken
+//! The OpenAI protocol (`POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`), as spoken
 //! by OpenAI, vLLM, llama.cpp server, Ollama `/v1` and others.
 //!
 //! Requests and whole answers own their text; stream chunks ([`ChatCompletionChunk`]) borrow it from
@@ -8,10 +8,15 @@
 //! answer message's `content`, which OpenAI writes as `null` and strict clients expect.
 
 mod chunk;
+mod embeddings;
 mod request;
 mod response;
 
 pub use chunk::{ChatCompletionChunk, Choices, ChunkChoice, DONE, Delta, FunctionCallDelta, ToolCallDelta};
+pub use embeddings::{
+    EmbeddingData, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector,
+    EncodingFormat,
+};
 pub use request::{
     ChatCompletionRequest, ContentPart, FunctionCall, FunctionDefinition, ImageUrl, MessageContent,
     RequestMessage, Stop, StreamOptions, Tool, ToolCall,
