@@ -13,10 +13,18 @@
 //!   analysis; dense and hybrid retrieval (mini, full and guided); the context tools (contexts, query
 //!   analysis, calculator, fact verification).
 //!
-//! Nothing is implemented here yet; the traits it implements are in `capibara-core`.
+//! ## Modules
+//! - [`local_embed`] (feature `local-embed`): [`LocalEmbedder`](local_embed::LocalEmbedder), the
+//!   embedded all-MiniLM-L6-v2 embedder.
+//!
+//! The traits implemented here are in `capibara-core`.
 
-#![forbid(unsafe_code)]
+// `unsafe` is allowed in one module only: the matrix-product and SIMD kernels of the local embedder.
+#![deny(unsafe_code)]
 
 pub use capibara_core::embed::Embedder;
 pub use capibara_core::graph::GraphStore;
 pub use capibara_core::vector::VectorStore;
+
+#[cfg(feature = "local-embed")]
+pub mod local_embed;
