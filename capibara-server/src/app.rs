@@ -6,12 +6,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use capibara_core::config::Config;
+use capibara_core::config::{Config, EmbeddingsConfig};
+use capibara_core::embed::Embedder;
 use capibara_core::llm::LlmBackend;
 use capibara_core::store::ConversationStore;
 use capibara_core::turn::{ChatTurn, TurnSettings};
 use capibara_core::{Error, Result};
 
+use crate::local_models::{self, LineProgress};
 use crate::store::SqlStore;
 use crate::uploads::UploadStore;
 
@@ -20,6 +22,11 @@ pub const NO_BACKEND_HELP: &str = "no chat model is configured. Add one to capib
     [[llm.backends]]\nkind = \"ollama\"            # or \"openai\" (vLLM, llama.cpp server, OpenAI) or \"llamacpp\"\n\
     base_url = \"http://127.0.0.1:11434\"\nmodel = \"gpt-oss:20b\"\n\
     or set CAPIBARA_LLM__BACKENDS='[{kind=\"openai\", base_url=\"http://127.0.0.1:8000/v1\", model=\"openai/gpt-oss-20b\"}]'";
+
+/// What to tell a user who embeds without an embedding model.
+pub const NO_EMBEDDER_HELP: &str = "no embedding model is configured. The default is the local all-MiniLM-L6-v2 \
+    (builds with `--features local-embed`, as `make run` does); or use a server:\n\
+    [embeddings]\nkind = \"openai\"          # TEI, vLLM, Ollama, OpenAI\nbase_url = \"http://127.0.0.1:8080/v1\"\nmodel = \"bge-m3\"";
 
 /// Every component of a running Capibara, built from one [`Config`]. Cheap to clone.
 #[derive(Clone)]
@@ -30,6 +37,7 @@ pub struct Capibara {
 struct Inner {
     config: Config,
     llm: Option<Arc<dyn LlmBackend>>,
+    embedder: Option<Arc<dyn Embedder>>,
     store: Arc<dyn ConversationStore>,
     turns: Option<ChatTurn>,
     uploads: UploadStore,
@@ -40,36 +48,62 @@ impl std::fmt::Debug for Capibara {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capibara")
             .field("llm", &self.inner.llm.as_ref().map(|l| l.id().to_owned()))
+            .field("embedder", &self.inner.embedder.as_ref().map(|e| e.model_id().to_owned()))
             .finish_non_exhaustive()
     }
 }
 
 impl Capibara {
     /// Builds every component the configuration names: the data dir, the database (migrated), the
-    /// chat backends.
+    /// chat backends and the embedding model. With no backend configured, the local default model
+    /// is used (builds with `local-llm`), and default model files are fetched on first use when
+    /// `models.auto_pull` allows it.
     pub async fn build(config: Config) -> Result<Self> {
         config.validate()?;
+        let config = blocking(move || {
+            let mut config = config;
+            local_models::resolve(&mut config, &mut LineProgress::log())?;
+            Ok(config)
+        })
+        .await?;
         let data_dir = &config.storage.data_dir;
         tokio::fs::create_dir_all(data_dir)
             .await
             .map_err(|e| Error::unavailable(format!("cannot create data dir {}: {e}", data_dir.display())))?;
         let url = config.storage.effective_database_url();
-        let store = SqlStore::connect(&url, config.storage.max_connections).await?;
-        let llm = capibara_llm::build_chain(&config.llm)?;
-        Ok(Self::with_components(config, llm, Arc::new(store)))
+        let llm_config = config.llm.clone();
+        // Loading models reads hundreds of megabytes: both load at once, off the async threads.
+        let (store, llm, embedder) = tokio::join!(
+            SqlStore::connect(&url, config.storage.max_connections),
+            blocking(move || capibara_llm::build_chain(&llm_config)),
+            build_embedder(&config.embeddings),
+        );
+        Ok(Self::from_parts(config, llm?, embedder?, Arc::new(store?)))
     }
 
-    /// Assembles a `Capibara` from ready-made components (embedding, tests).
+    /// Assembles a `Capibara` from ready-made components (embedding, tests), without an embedder.
     pub fn with_components(
         config: Config,
         llm: Option<Arc<dyn LlmBackend>>,
+        store: Arc<dyn ConversationStore>,
+    ) -> Self {
+        Self::from_parts(config, llm, None, store)
+    }
+
+    /// Assembles a `Capibara` from ready-made components.
+    pub fn from_parts(
+        config: Config,
+        llm: Option<Arc<dyn LlmBackend>>,
+        embedder: Option<Arc<dyn Embedder>>,
         store: Arc<dyn ConversationStore>,
     ) -> Self {
         let turns = llm
             .as_ref()
             .map(|llm| ChatTurn::new(Arc::clone(llm), Arc::clone(&store), TurnSettings::from(&config.chat)));
         let uploads = UploadStore::new(&config.storage.data_dir, config.uploads.clone());
-        Self { inner: Arc::new(Inner { config, llm, store, turns, uploads, started: Instant::now() }) }
+        Self {
+            inner: Arc::new(Inner { config, llm, embedder, store, turns, uploads, started: Instant::now() }),
+        }
     }
 
     /// The configuration in effect.
@@ -92,6 +126,11 @@ impl Capibara {
         self.inner.turns.as_ref().ok_or_else(|| Error::unavailable(NO_BACKEND_HELP))
     }
 
+    /// The embedding model; `Unavailable` with set-up help when none is configured.
+    pub fn embedder(&self) -> Result<&Arc<dyn Embedder>> {
+        self.inner.embedder.as_ref().ok_or_else(|| Error::unavailable(NO_EMBEDDER_HELP))
+    }
+
     /// The conversation store.
     pub fn store(&self) -> &Arc<dyn ConversationStore> {
         &self.inner.store
@@ -106,4 +145,50 @@ impl Capibara {
     pub fn uptime(&self) -> std::time::Duration {
         self.inner.started.elapsed()
     }
+}
+
+/// Runs blocking work (pip, hashing, model loading) on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::internal(format!("a loading task failed: {e}")))?
+}
+
+/// The embedding model `[embeddings]` names, if any.
+async fn build_embedder(config: &EmbeddingsConfig) -> Result<Option<Arc<dyn Embedder>>> {
+    match config {
+        EmbeddingsConfig::None => Ok(None),
+        EmbeddingsConfig::Openai(remote) => {
+            Ok(Some(Arc::new(capibara_llm::embeddings::OpenAiEmbedder::connect(remote.clone()).await?)))
+        }
+        EmbeddingsConfig::Local(local) => load_local_embedder(local.clone()).await,
+    }
+}
+
+#[cfg(feature = "local-embed")]
+async fn load_local_embedder(
+    config: capibara_core::config::LocalEmbeddingsConfig,
+) -> Result<Option<Arc<dyn Embedder>>> {
+    use capibara_rag::local_embed::{LocalEmbedder, LocalEmbedderOptions};
+    let dir = config.path.ok_or_else(|| Error::invalid("embeddings.path is not resolved"))?;
+    let mut options = LocalEmbedderOptions::new(dir);
+    if let Some(model) = config.model {
+        options.model_id = model;
+    }
+    options.threads = config.threads;
+    options.batch_size = config.batch_size;
+    options.max_seq_len = config.max_seq_len;
+    let embedder =
+        blocking(move || LocalEmbedder::load(options).map_err(|e| e.context("embeddings"))).await?;
+    Ok(Some(Arc::new(embedder)))
+}
+
+#[cfg(not(feature = "local-embed"))]
+async fn load_local_embedder(
+    _config: capibara_core::config::LocalEmbeddingsConfig,
+) -> Result<Option<Arc<dyn Embedder>>> {
+    // The default configuration asks for the local embedder; a build without it serves
+    // everything else and answers embedding requests with how to get one.
+    tracing::warn!("this build has no local embedder (feature `local-embed`): embedding routes answer 503");
+    Ok(None)
 }

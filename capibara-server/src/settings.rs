@@ -16,7 +16,7 @@ pub const ENV_PREFIX: &str = "CAPIBARA_";
 
 /// Top-level sections that environment variables may override; other `CAPIBARA_*` variables
 /// (e.g. `CAPIBARA_HOME`, `CAPIBARA_CONFIG`) are not configuration keys.
-const SECTIONS: [&str; 6] = ["mode", "server", "llm", "chat", "storage", "uploads"];
+const SECTIONS: [&str; 8] = ["mode", "server", "llm", "chat", "storage", "uploads", "models", "embeddings"];
 
 /// Reads the configuration from an optional TOML file and the environment, then validates it.
 ///
@@ -55,6 +55,24 @@ pub fn from_toml(text: &str) -> Result<Config> {
 mod tests {
     use super::*;
     use capibara_core::config::BackendConfig;
+
+    #[test]
+    fn the_embedding_kind_can_change_in_any_layer() {
+        let config =
+            from_toml("[embeddings]\nkind = \"openai\"\nbase_url = \"http://h:8080/v1\"\nmodel = \"bge-m3\"")
+                .unwrap();
+        assert!(matches!(config.embeddings, capibara_core::config::EmbeddingsConfig::Openai(_)));
+        let config = from_toml("[embeddings]\nkind = \"none\"").unwrap();
+        assert_eq!(config.embeddings, capibara_core::config::EmbeddingsConfig::None);
+        let config = from_toml("[embeddings]\nthreads = 2").unwrap_err();
+        assert!(config.to_string().contains("kind"), "{config}");
+        let config =
+            from_toml("[embeddings]\nkind = \"local\"\nthreads = 2\n[models]\nauto_pull = false").unwrap();
+        assert!(
+            matches!(config.embeddings, capibara_core::config::EmbeddingsConfig::Local(ref l) if l.threads == 2)
+        );
+        assert!(!config.models.auto_pull);
+    }
 
     #[test]
     fn empty_text_gives_embedded_defaults() {

@@ -43,10 +43,73 @@ fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
     Served { child, url }
 }
 
+/// Environment that turns the embedded models off.
+const NO_LOCAL_MODELS: [(&str, &str); 2] =
+    [("CAPIBARA_LLM__LOCAL_DEFAULT", "false"), ("CAPIBARA_EMBEDDINGS__KIND", "none")];
+
 #[tokio::test]
-async fn serve_with_embedded_defaults_answers_503_explaining_how_to_add_a_model() {
+async fn serve_with_embedded_defaults_chats_with_the_local_model() {
     let dir = tempfile::tempdir().unwrap();
     let served = serve(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .post(format!("{}/v1/chat/completions", served.url))
+        .json(&serde_json::json!({"model": "capibara", "messages": [{"role": "user", "content": "Hi!"}], "max_tokens": 8}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["model"].as_str().is_some_and(|m| m.to_lowercase().contains("smollm2")), "{body}");
+    assert!(!body["choices"][0]["message"]["content"].as_str().unwrap().is_empty(), "{body}");
+    let embedded: serde_json::Value = client
+        .post(format!("{}/v1/embeddings", served.url))
+        .json(&serde_json::json!({"model": "", "input": "hola"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(embedded["data"][0]["embedding"].as_array().map(Vec::len), Some(384), "{embedded}");
+}
+
+#[test]
+fn models_list_pull_and_verify() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(BIN).args(args).env("CAPIBARA_HOME", home.path()).output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, listed, _) = run(&["models", "list"]);
+    assert!(ok);
+    assert!(listed.contains("all-minilm-l6-v2") && listed.contains("not installed"), "{listed}");
+
+    let (ok, _, stderr) = run(&["models", "verify"]);
+    assert!(!ok && stderr.contains("capibara models pull"), "{stderr}");
+
+    let (ok, _, stderr) = run(&["models", "pull", "all-minilm-l6-v2"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("downloading") && stderr.contains("sha256 53aa5117"), "{stderr}");
+
+    let (ok, listed, _) = run(&["models", "list"]);
+    assert!(ok);
+    assert!(listed.contains("ok      ") && listed.contains("86.7 MB"), "{listed}");
+    let (ok, _, stderr) = run(&["models", "verify", "all-minilm-l6-v2"]);
+    assert!(ok && stderr.contains("ready"), "{stderr}");
+    let (ok, _, stderr) = run(&["models", "pull", "gpt-5"]);
+    assert!(!ok && stderr.contains("no model `gpt-5`"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_without_any_model_answers_503_explaining_how_to_add_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), &NO_LOCAL_MODELS);
     let client = reqwest::Client::new();
     let response = client
         .post(format!("{}/api/chat", served.url))
@@ -72,7 +135,14 @@ async fn environment_variables_configure_the_backend() {
     upstream.set_default(capibara_testkit::upstream::FakeReply::text("Hola desde Ollama."));
     let dir = tempfile::tempdir().unwrap();
     let backends = format!(r#"[{{kind="ollama", base_url="{}"}}]"#, upstream.base_url());
-    let served = serve(dir.path(), &[("CAPIBARA_LLM__BACKENDS", &backends), ("CAPIBARA_HOME", "/ignored")]);
+    let served = serve(
+        dir.path(),
+        &[
+            ("CAPIBARA_LLM__BACKENDS", &backends),
+            ("CAPIBARA_HOME", "/ignored"),
+            ("CAPIBARA_EMBEDDINGS__KIND", "none"),
+        ],
+    );
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/api/chat", served.url))
         .json(&serde_json::json!({"message": "hola"}))
@@ -115,7 +185,8 @@ fn bad_configuration_is_refused_with_a_clear_message() {
 #[test]
 fn check_reports_the_database_and_the_missing_backend() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(BIN).arg("check").current_dir(dir.path()).output().unwrap();
+    let output =
+        Command::new(BIN).arg("check").envs(NO_LOCAL_MODELS).current_dir(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("configuration: ok"));

@@ -4,6 +4,7 @@
 mod chat;
 mod chat_input;
 mod conversations;
+mod embeddings;
 pub mod error;
 mod json;
 mod ollama;
@@ -43,6 +44,8 @@ pub fn router(app: Capibara) -> Router {
         // OpenAI-compatible.
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
+        .route("/v1/embeddings", post(embeddings::openai))
+        .route("/api/v1/embeddings", post(embeddings::capibara))
         // Ollama-compatible.
         .route("/api/generate", post(ollama::generate))
         .route("/api/tags", get(ollama::tags))
