@@ -26,8 +26,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cpu;
+#[cfg(feature = "local-embed")]
+pub mod embed;
 pub mod environment;
 pub mod gateway;
+#[cfg(feature = "local-llm")]
+pub mod llm;
 pub mod load;
 pub mod report;
 pub mod service;
