@@ -2,12 +2,12 @@
 //! (Hugging Face TEI, vLLM, Ollama `/v1`, llama.cpp server, OpenAI).
 
 use async_trait::async_trait;
+use capibara_core::Result;
 use capibara_core::config::{RemoteEmbeddingsConfig, RetryConfig};
 use capibara_core::embed::{Embedder, validate_inputs};
-use capibara_core::{Error, Result};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 
-use crate::transport::{Transport, errors, json_body};
+use crate::transport::{self, Transport, errors, json_body};
 use crate::wire::openai::{EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EncodingFormat};
 
 /// Embeddings from a remote OpenAI-compatible server.
@@ -38,14 +38,7 @@ impl OpenAiEmbedder {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(variable) = &config.api_key_env {
-            let key = std::env::var(variable).map_err(|_| {
-                Error::invalid(format!("{id}: environment variable `{variable}` (api_key_env) is not set"))
-            })?;
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| {
-                Error::invalid(format!("{id}: the API key in `{variable}` is not a valid header value"))
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
+            headers.insert(AUTHORIZATION, transport::bearer_from_env(&id, variable)?);
         }
         let transport = Transport::new(&id, config.timeouts, RetryConfig::default())?;
         let mut embedder = Self {

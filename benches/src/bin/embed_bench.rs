@@ -19,7 +19,7 @@ use serde::Deserialize;
 #[command(about = "Embedding throughput: Capibara (candle) vs sentence-transformers")]
 struct Args {
     /// Directory with corpus.jsonl and queries.jsonl.
-    #[arg(long, default_value = "/work/shared/data/xquad_es")]
+    #[arg(long, default_value = "../shared/data/xquad_es")]
     data: PathBuf,
     /// all-MiniLM-L6-v2 directory (default: installed through the model store).
     #[arg(long)]

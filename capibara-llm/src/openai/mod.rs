@@ -43,14 +43,7 @@ impl OpenAiBackend {
         let id = config.id.clone().unwrap_or_else(|| format!("openai@{base}"));
         let mut headers = HeaderMap::new();
         if let Some(variable) = &config.api_key_env {
-            let key = std::env::var(variable).map_err(|_| {
-                Error::invalid(format!("{id}: environment variable `{variable}` (api_key_env) is not set"))
-            })?;
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| {
-                Error::invalid(format!("{id}: the API key in `{variable}` is not a valid header value"))
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
+            headers.insert(AUTHORIZATION, transport::bearer_from_env(&id, variable)?);
         }
         for (name, value) in &config.headers {
             let name = HeaderName::from_bytes(name.as_bytes())

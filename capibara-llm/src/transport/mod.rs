@@ -237,6 +237,20 @@ impl Transport {
 }
 
 /// A request body as JSON bytes.
+/// The `Authorization: Bearer …` header for the key in environment variable `variable`, marked
+/// sensitive so it never shows in logs; `id` names the backend in errors.
+pub(crate) fn bearer_from_env(id: &str, variable: &str) -> Result<reqwest::header::HeaderValue> {
+    let key = std::env::var(variable).map_err(|_| {
+        Error::invalid(format!("{id}: environment variable `{variable}` (api_key_env) is not set"))
+    })?;
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.trim())).map_err(|_| {
+            Error::invalid(format!("{id}: the API key in `{variable}` is not a valid header value"))
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 pub(crate) fn json_body(value: &impl serde::Serialize) -> Result<Bytes> {
     serde_json::to_vec(value)
         .map(Bytes::from)
