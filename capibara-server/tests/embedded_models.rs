@@ -7,7 +7,7 @@ mod support;
 
 use capibara_server::Capibara;
 use serde_json::{Value, json};
-use support::{TestServer, client, sse_data};
+use support::{TestServer, client, post_json, post_text, sse_data};
 
 /// A server with the embedded defaults (nextest runs each test in its own process, so each loads
 /// the models once).
@@ -29,44 +29,28 @@ fn norm(vector: &[f32]) -> f32 {
 async fn an_empty_configuration_chats_with_the_local_model_on_every_route() {
     let (server, _dir) = server().await;
     assert!(server.app.llm().unwrap().id().starts_with("local@"), "{}", server.app.llm().unwrap().id());
-    let client = client();
 
-    let answer: Value = client
-        .post(server.at("/api/chat"))
-        .json(&json!({"message": "What is the capital of France?", "max_tokens": 24}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = post_json(
+        server.at("/api/chat"),
+        &json!({"message": "What is the capital of France?", "max_tokens": 24}),
+    )
+    .await;
     assert!(!answer["response"].as_str().unwrap().trim().is_empty(), "{answer}");
 
-    let body = client
-        .post(server.at("/api/chat/stream"))
-        .json(&json!({"message": "Say hello.", "max_tokens": 16}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body =
+        post_text(server.at("/api/chat/stream"), &json!({"message": "Say hello.", "max_tokens": 16})).await;
     let tokens = sse_data(&body)
         .iter()
         .filter(|f| f["done"] == false && f["content"].as_str().is_some_and(|s| !s.is_empty()))
         .count();
     assert!(tokens >= 3, "streamed token by token: {body}");
 
-    let body = client
-        .post(server.at("/v1/chat/completions"))
-        .json(&json!({"model": "capibara", "stream": true, "max_tokens": 16,
-                      "messages": [{"role": "user", "content": "Count to five."}]}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = post_text(
+        server.at("/v1/chat/completions"),
+        &json!({"model": "capibara", "stream": true, "max_tokens": 16,
+                "messages": [{"role": "user", "content": "Count to five."}]}),
+    )
+    .await;
     let deltas = sse_data(&body)
         .iter()
         .filter(|c| c["choices"][0]["delta"]["content"].as_str().is_some_and(|s| !s.is_empty()))
@@ -78,33 +62,21 @@ async fn an_empty_configuration_chats_with_the_local_model_on_every_route() {
 #[tokio::test(flavor = "multi_thread")]
 async fn both_embedding_routes_return_the_same_unit_vectors() {
     let (server, _dir) = server().await;
-    let client = client();
     let texts = ["¿Dónde está la biblioteca?", "The library is closed on Sundays."];
 
-    let openai: Value = client
-        .post(server.at("/v1/embeddings"))
-        .json(&json!({"model": "all-MiniLM-L6-v2", "input": texts}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openai: Value =
+        post_json(server.at("/v1/embeddings"), &json!({"model": "all-MiniLM-L6-v2", "input": texts})).await;
     assert_eq!(openai["object"], "list");
     assert_eq!(openai["model"], "sentence-transformers/all-MiniLM-L6-v2");
     let first: Vec<f32> = serde_json::from_value(openai["data"][0]["embedding"].clone()).unwrap();
     assert_eq!(first.len(), 384);
     assert!((norm(&first) - 1.0).abs() < 1e-5);
 
-    let base64: Value = client
-        .post(server.at("/v1/embeddings"))
-        .json(&json!({"model": "", "input": texts[0], "encoding_format": "base64"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let base64: Value = post_json(
+        server.at("/v1/embeddings"),
+        &json!({"model": "", "input": texts[0], "encoding_format": "base64"}),
+    )
+    .await;
     let vector = capibara_llm::wire::openai::EmbeddingVector::Base64(
         base64["data"][0]["embedding"].as_str().unwrap().to_owned(),
     )
@@ -112,15 +84,7 @@ async fn both_embedding_routes_return_the_same_unit_vectors() {
     .unwrap();
     assert_eq!(vector, first, "base64 carries the same floats");
 
-    let ours: Value = client
-        .post(server.at("/api/v1/embeddings"))
-        .json(&json!({"texts": texts}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ours: Value = post_json(server.at("/api/v1/embeddings"), &json!({"texts": texts})).await;
     assert_eq!(ours["dimension"], 384);
     assert_eq!(ours["count"], 2);
     let again: Vec<f32> = serde_json::from_value(ours["embeddings"][0].clone()).unwrap();
@@ -185,15 +149,7 @@ async fn a_100k_character_text_is_truncated_not_refused() {
     let long = "La capibara es el roedor más grande del mundo. ".repeat(2_200);
     assert!(long.chars().count() > 100_000);
     let head = long[..2_000].to_owned();
-    let answer: Value = client()
-        .post(server.at("/api/v1/embeddings"))
-        .json(&json!({"texts": [long, head]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = post_json(server.at("/api/v1/embeddings"), &json!({"texts": [long, head]})).await;
     let long: Vec<f32> = serde_json::from_value(answer["embeddings"][0].clone()).unwrap();
     let head: Vec<f32> = serde_json::from_value(answer["embeddings"][1].clone()).unwrap();
     let diff = long.iter().zip(&head).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
@@ -226,15 +182,7 @@ async fn a_remote_embedding_server_can_be_configured() {
     .unwrap();
     config.storage.data_dir = dir.path().to_path_buf();
     let server = TestServer::start(Capibara::build(config).await.unwrap()).await;
-    let answer: Value = client()
-        .post(server.at("/api/v1/embeddings"))
-        .json(&json!({"text": "hola"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = post_json(server.at("/api/v1/embeddings"), &json!({"text": "hola"})).await;
     assert_eq!(answer["model"], "bge-m3");
     let vector: Vec<f32> = serde_json::from_value(answer["embeddings"][0].clone()).unwrap();
     let expected = fake_embedding("hola", 8);

@@ -87,6 +87,16 @@ pub fn sse_data(body: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// POSTs `body` as JSON and reads the answer as JSON, whatever its status.
+pub async fn post_json(url: String, body: &serde_json::Value) -> serde_json::Value {
+    client().post(url).json(body).send().await.unwrap().json().await.unwrap()
+}
+
+/// POSTs `body` as JSON and reads the answer as text (an SSE stream, say).
+pub async fn post_text(url: String, body: &serde_json::Value) -> String {
+    client().post(url).json(body).send().await.unwrap().text().await.unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap()
 }
