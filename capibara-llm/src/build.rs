@@ -46,6 +46,9 @@ fn local_backend(config: &LocalLlmConfig) -> Result<Arc<dyn LlmBackend>> {
         options.default_max_tokens = max_tokens;
     }
     options.chat_template.clone_from(&config.chat_template);
+    if let Some(megabytes) = config.dense_prefill_mb {
+        options.dense_prefill_bytes = megabytes.saturating_mul(1 << 20);
+    }
     Ok(Arc::new(crate::local::LocalLlm::load(options)?))
 }
 

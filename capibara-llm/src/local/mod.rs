@@ -51,7 +51,7 @@ use capibara_core::{Error, Result};
 use futures::StreamExt as _;
 
 pub use gguf::SUPPORTED_ARCHITECTURES;
-pub use options::{LocalLlmOptions, MAX_CONTEXT_WINDOW};
+pub use options::{DEFAULT_DENSE_PREFILL_BYTES, LocalLlmOptions, MAX_CONTEXT_WINDOW};
 pub use requantize::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, DEFAULT_QUANT, QuantType, ensure_default_model, requantize,
 };
@@ -124,7 +124,7 @@ impl LocalLlm {
         let threads = threads::check(options.threads);
         let GgufFile { content, mut reader, size: file_size, .. } = gguf;
         let weights = Arc::new(
-            Weights::load(&content, &mut reader, context_window as usize)
+            Weights::load(&content, &mut reader, context_window as usize, options.dense_prefill_bytes)
                 .map_err(|e| e.context(&format!("model file {shown}: cannot load the weights")))?,
         );
         let engine = Engine::start(&weights, &vocab, options.max_concurrent, options.max_queue)?;

@@ -44,14 +44,17 @@ struct Linear {
     matmul: QMatMul,
     /// The zero-padded copy and its input width, when there is one.
     wide: Option<(QMatMul, usize)>,
+    /// Without VNNI: the f32 matrix, transposed, for prompt chunks (see
+    /// `LocalLlmOptions::dense_prefill_bytes`).
+    dense: Option<Tensor>,
 }
 
 impl Linear {
-    fn new(weights: QTensor) -> Result<Self> {
-        Self::shared(Arc::new(weights))
+    fn new(weights: QTensor, dense_prefill: bool) -> Result<Self> {
+        Self::shared(Arc::new(weights), dense_prefill)
     }
 
-    fn shared(weights: Arc<QTensor>) -> Result<Self> {
+    fn shared(weights: Arc<QTensor>, dense_prefill: bool) -> Result<Self> {
         let (_, k) = weights.shape().dims2().map_err(model_error)?;
         let padded = k.next_multiple_of(REPACKED_BLOCK);
         let wide = if padded != k && weights.dtype() == GgmlDType::Q8_0 && int8_dot_products() {
@@ -66,16 +69,34 @@ impl Linear {
         } else {
             None
         };
-        Ok(Self { matmul: QMatMul::from_arc(weights).map_err(model_error)?, wide })
+        let dense = if dense_prefill && wide.is_none() {
+            Some(weights.dequantize(&Device::Cpu).and_then(|w| w.t()).map_err(model_error)?)
+        } else {
+            None
+        };
+        Ok(Self { matmul: QMatMul::from_arc(weights).map_err(model_error)?, wide, dense })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (rows, k) = (x.elem_count() / x.dim(D::Minus1)?, x.dim(D::Minus1)?);
         match &self.wide {
             Some((wide, width)) if rows > 1 => wide.forward(&x.pad_with_zeros(D::Minus1, 0, width - k)?),
-            _ => self.matmul.forward(x),
+            _ => match &self.dense {
+                Some(dense) if rows > 1 => x.broadcast_matmul(dense),
+                _ => self.matmul.forward(x),
+            },
         }
     }
+}
+
+/// Parameters of the layers' matrices (`blk.*` tensors of two dimensions).
+fn layer_parameters(content: &Content) -> u64 {
+    content
+        .tensor_infos
+        .iter()
+        .filter(|(name, info)| name.starts_with("blk.") && info.shape.rank() == 2)
+        .map(|(_, info)| info.shape.elem_count() as u64)
+        .sum()
 }
 
 /// Whether the CPU has the VNNI int8 dot products candle's repacked Q8_0 kernels use.
@@ -123,8 +144,14 @@ fn model_error(error: candle_core::Error) -> Error {
 }
 
 impl Weights {
-    /// Reads every tensor of a llama GGUF; `positions` is the longest context to prepare for.
-    pub(crate) fn load<R: Read + Seek>(content: &Content, reader: &mut R, positions: usize) -> Result<Self> {
+    /// Reads every tensor of a llama GGUF; `positions` is the longest context to prepare for;
+    /// the layer matrices get f32 copies for prompts when they fit in `dense_prefill_bytes`.
+    pub(crate) fn load<R: Read + Seek>(
+        content: &Content,
+        reader: &mut R,
+        positions: usize,
+        dense_prefill_bytes: u64,
+    ) -> Result<Self> {
         let device = Device::Cpu;
         let number = |key: &str| {
             content
@@ -163,13 +190,15 @@ impl Weights {
             content.tensor(reader, name, &device).map_err(|e| Error::invalid(format!("tensor `{name}`: {e}")))
         };
         let vector = |t: QTensor| t.dequantize(&Device::Cpu).map_err(model_error);
-        let matrix = Linear::new;
+        let dense_prefill = !int8_dot_products() && layer_parameters(content) * 4 <= dense_prefill_bytes;
+        let matrix = |weights| Linear::new(weights, dense_prefill);
         let embeddings = Arc::new(tensor("token_embd.weight")?);
         let norm = vector(tensor("output_norm.weight")?)?;
-        // Many small models tie the output head to the embedding matrix.
+        // Many small models tie the output head to the embedding matrix. Only the last position
+        // reaches the head, so it never needs the dense copy.
         let output = match tensor("output.weight") {
-            Ok(output) => matrix(output)?,
-            Err(_) => Linear::shared(embeddings.clone())?,
+            Ok(output) => Linear::new(output, false)?,
+            Err(_) => Linear::shared(embeddings.clone(), false)?,
         };
         let rope_factors = tensor("rope_freqs.weight").ok().map(vector).transpose()?;
         let mut layers = Vec::with_capacity(config.layers);
