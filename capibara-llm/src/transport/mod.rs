@@ -81,34 +81,70 @@ impl Transport {
         let started = Instant::now();
         let deadline = started + self.timeouts.total;
         let limits = StreamLimits { idle: self.timeouts.idle, total: self.timeouts.total, started };
-        let mut attempt = 0;
+        self.retrying(deadline, "first-token", || {
+            self.attempt(url, headers, body.clone(), model, decoder(), limits)
+        })
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds or fails for good, retrying retryable failures with
+    /// backoff up to `retry.max_retries` times; each attempt is bounded by the first-token timeout
+    /// (named `phase` in its error) and all of them by `deadline`.
+    async fn retrying<T, Fut>(
+        &self,
+        deadline: Instant,
+        phase: &str,
+        mut attempt: impl FnMut() -> Fut,
+    ) -> Result<T>
+    where
+        Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
+    {
+        let mut tries = 0;
         loop {
-            let first_token_due = (Instant::now() + self.timeouts.first_token).min(deadline);
-            let outcome = timeout_at(
-                first_token_due,
-                self.attempt(url, headers, body.clone(), model, decoder(), limits),
-            )
-            .await;
-            let (error, retry_after) = match outcome {
-                Ok(Ok(stream)) => return Ok(stream),
+            let due = (Instant::now() + self.timeouts.first_token).min(deadline);
+            let (error, retry_after) = match timeout_at(due, attempt()).await {
+                Ok(Ok(value)) => return Ok(value),
                 Ok(Err(Failure { error, retryable: false, .. })) => return Err(error),
                 Ok(Err(Failure { error, retryable: true, retry_after })) => (error, retry_after),
-                Err(_) if first_token_due == deadline => {
+                Err(_) if due == deadline => {
                     return Err(errors::timeout(&self.backend, "total", self.timeouts.total));
                 }
-                Err(_) => (errors::timeout(&self.backend, "first-token", self.timeouts.first_token), None),
+                Err(_) => (errors::timeout(&self.backend, phase, self.timeouts.first_token), None),
             };
-            if attempt >= self.retry.max_retries {
+            let delay = backoff::delay(&self.retry, tries, retry_after);
+            if tries >= self.retry.max_retries || Instant::now() + delay >= deadline {
                 return Err(error);
             }
-            let delay = backoff::delay(&self.retry, attempt, retry_after);
-            if Instant::now() + delay >= deadline {
-                return Err(error);
-            }
-            attempt += 1;
-            tracing::debug!(backend = %self.backend, attempt, ?delay, %error, "retrying before the first token");
+            tries += 1;
+            tracing::debug!(backend = %self.backend, attempt = tries, ?delay, %error, "retrying before the first token");
             sleep(delay).await;
         }
+    }
+
+    /// Sends `POST url` and turns a connection failure or an error status into a [`Failure`]
+    /// (retryable when it may pass, with the upstream's `Retry-After`).
+    async fn send(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+        model: &str,
+    ) -> std::result::Result<reqwest::Response, Failure> {
+        let response =
+            self.client.post(url).headers(headers.clone()).body(body).send().await.map_err(|e| Failure {
+                error: errors::request(&self.backend, url, &e, self.timeouts.connect),
+                retryable: true,
+                retry_after: None,
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = backoff::retry_after(response.headers());
+        let text = read_error_body(response).await;
+        let error = errors::status(&self.backend, url, model, status.as_u16(), &text, retry_after);
+        let retryable = error.is_retryable();
+        Err(Failure { error, retryable, retry_after })
     }
 
     async fn attempt<D: Decoder>(
@@ -120,20 +156,7 @@ impl Transport {
         decoder: D,
         limits: StreamLimits,
     ) -> std::result::Result<Pin<Box<EventStream<D>>>, Failure> {
-        let response =
-            self.client.post(url).headers(headers.clone()).body(body).send().await.map_err(|e| Failure {
-                error: errors::request(&self.backend, url, &e, self.timeouts.connect),
-                retryable: true,
-                retry_after: None,
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = backoff::retry_after(response.headers());
-            let text = read_error_body(response).await;
-            let error = errors::status(&self.backend, url, model, status.as_u16(), &text, retry_after);
-            let retryable = error.is_retryable();
-            return Err(Failure { error, retryable, retry_after });
-        }
+        let response = self.send(url, headers, body, model).await?;
         let mut stream = Box::pin(EventStream::new(
             response.bytes_stream().boxed(),
             decoder,
@@ -160,27 +183,7 @@ impl Transport {
         body: Bytes,
     ) -> Result<T> {
         let deadline = Instant::now() + self.timeouts.total;
-        let mut attempt = 0;
-        loop {
-            let due = (Instant::now() + self.timeouts.first_token).min(deadline);
-            let (error, retry_after) = match timeout_at(due, self.post_once(url, headers, body.clone())).await
-            {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(Failure { error, retryable: false, .. })) => return Err(error),
-                Ok(Err(Failure { error, retryable: true, retry_after })) => (error, retry_after),
-                Err(_) if due == deadline => {
-                    return Err(errors::timeout(&self.backend, "total", self.timeouts.total));
-                }
-                Err(_) => (errors::timeout(&self.backend, "request", self.timeouts.first_token), None),
-            };
-            let delay = backoff::delay(&self.retry, attempt, retry_after);
-            if attempt >= self.retry.max_retries || Instant::now() + delay >= deadline {
-                return Err(error);
-            }
-            attempt += 1;
-            tracing::debug!(backend = %self.backend, attempt, ?delay, %error, "retrying");
-            sleep(delay).await;
-        }
+        self.retrying(deadline, "request", || self.post_once(url, headers, body.clone())).await
     }
 
     async fn post_once<T: DeserializeOwned>(
@@ -189,20 +192,7 @@ impl Transport {
         headers: &HeaderMap,
         body: Bytes,
     ) -> std::result::Result<T, Failure> {
-        let response =
-            self.client.post(url).headers(headers.clone()).body(body).send().await.map_err(|e| Failure {
-                error: errors::request(&self.backend, url, &e, self.timeouts.connect),
-                retryable: true,
-                retry_after: None,
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = backoff::retry_after(response.headers());
-            let text = read_error_body(response).await;
-            let error = errors::status(&self.backend, url, "", status.as_u16(), &text, retry_after);
-            let retryable = error.is_retryable();
-            return Err(Failure { error, retryable, retry_after });
-        }
+        let response = self.send(url, headers, body, "").await?;
         let body = response
             .bytes()
             .await
@@ -236,7 +226,6 @@ impl Transport {
     }
 }
 
-/// A request body as JSON bytes.
 /// The `Authorization: Bearer …` header for the key in environment variable `variable`, marked
 /// sensitive so it never shows in logs; `id` names the backend in errors.
 pub(crate) fn bearer_from_env(id: &str, variable: &str) -> Result<reqwest::header::HeaderValue> {
@@ -251,6 +240,7 @@ pub(crate) fn bearer_from_env(id: &str, variable: &str) -> Result<reqwest::heade
     Ok(value)
 }
 
+/// A request body as JSON bytes.
 pub(crate) fn json_body(value: &impl serde::Serialize) -> Result<Bytes> {
     serde_json::to_vec(value)
         .map(Bytes::from)
