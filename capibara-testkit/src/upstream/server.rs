@@ -203,6 +203,21 @@ fn reasoning_channel(chat_route: ChatRoute, style: ReasoningStyle) -> ReasoningC
     }
 }
 
+/// Reads a request's body: the record for [`FakeUpstream::requests`](super::FakeUpstream::requests)
+/// and the body parsed as JSON; an unreadable body is answered with a 400.
+async fn read(
+    protocol: Protocol,
+    request: Request<Incoming>,
+) -> Result<(RecordedRequest, Result<serde_json::Value, serde_json::Error>), Response<FakeBody>> {
+    let (parts, body) = request.into_parts();
+    let Ok(collected) = body.collect().await else {
+        return Err(error_response(protocol, 400, "could not read the request body", None));
+    };
+    let raw = collected.to_bytes();
+    let parsed = serde_json::from_slice::<serde_json::Value>(&raw);
+    Ok((record(&parts, &raw, &parsed), parsed))
+}
+
 /// The request as the test will see it in [`FakeUpstream::requests`](super::FakeUpstream::requests).
 fn record(
     parts: &http::request::Parts,
@@ -229,15 +244,13 @@ fn record(
 /// must normalise), listed in reverse order (so clients must use `index`).
 async fn embeddings(shared: Arc<Shared>, request: Request<Incoming>) -> Response<FakeBody> {
     let protocol = shared.protocol;
-    let (parts, body) = request.into_parts();
-    let Ok(collected) = body.collect().await else {
-        return error_response(protocol, 400, "could not read the request body", None);
+    let (recorded, parsed) = match read(protocol, request).await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
-    let raw = collected.to_bytes();
-    let parsed = serde_json::from_slice::<serde_json::Value>(&raw);
     let (reply, dimension) = {
         let mut state = shared.state();
-        state.requests.push(record(&parts, &raw, &parsed));
+        state.requests.push(recorded);
         let reply = match state.queue.front() {
             Some(FakeReply::Status { .. }) => state.queue.pop_front(),
             _ => None,
@@ -277,13 +290,10 @@ async fn embeddings(shared: Arc<Shared>, request: Request<Incoming>) -> Response
 
 async fn chat(shared: Arc<Shared>, chat_route: ChatRoute, request: Request<Incoming>) -> Response<FakeBody> {
     let protocol = shared.protocol;
-    let (parts, body) = request.into_parts();
-    let Ok(collected) = body.collect().await else {
-        return error_response(protocol, 400, "could not read the request body", None);
+    let (recorded, parsed) = match read(protocol, request).await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
-    let raw = collected.to_bytes();
-    let parsed = serde_json::from_slice::<serde_json::Value>(&raw);
-    let recorded = record(&parts, &raw, &parsed);
     let (reply, exchange) = {
         let mut state = shared.state();
         state.requests.push(recorded);
