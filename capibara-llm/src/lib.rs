@@ -60,7 +60,8 @@
 //!
 //! [`StreamEvent::Reasoning`]: capibara_core::chat::StreamEvent::Reasoning
 
-#![forbid(unsafe_code)]
+// `unsafe` is allowed in one module only: the Q8_0 SIMD kernels of the local model (`local::q8`).
+#![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod build;

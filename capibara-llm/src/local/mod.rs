@@ -28,10 +28,13 @@
 //! - [`requantize()`] and [`ensure_default_model`]: the default model, re-quantized for candle's
 //!   fast kernels.
 
+mod decode;
 mod engine;
 mod gguf;
+mod linear;
 mod model;
 pub mod options;
+mod q8;
 mod requantize;
 mod sampler;
 mod template;

@@ -1,22 +1,24 @@
-//! The llama forward pass over quantized GGUF weights, written against candle's ops.
+//! The llama forward pass over quantized GGUF weights.
 //!
 //! Candle's own `quantized_llama` grows its KV cache with a concatenation per token and copies
 //! K and V once per query head (`repeat_kv`), so each decoded token moves the whole cache several
 //! times. Here the weights are loaded once into [`Weights`] (shared by every generation thread)
 //! and each generation owns a [`Session`]: a KV cache allocated once for the answer's length and
-//! written in place, and grouped-query attention that folds the query heads of one KV head into
-//! the rows of a single matrix product instead of copying K and V. Weight matrices whose input
-//! width keeps them off candle's fast int8 kernels are padded (see [`Linear`]).
+//! written in place. Prompt chunks run on candle's ops, with grouped-query attention that folds
+//! the query heads of one KV head into the rows of a single matrix product instead of copying K
+//! and V; single tokens (decoding) run on plain buffers (`decode`).
 
 use std::io::{Read, Seek};
 use std::sync::Arc;
 
+use candle_core::quantized::QTensor;
 use candle_core::quantized::gguf_file::Content;
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 use capibara_core::{Error, Result};
 
+use super::decode::{self, Scratch};
 use super::gguf::value_u32;
+use super::linear::{Linear, model_error};
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,65 +32,6 @@ pub(crate) struct Config {
     pub(crate) rope_base: f32,
 }
 
-/// Block width candle's repacked int8 kernels need along the input dimension (`QK_K`).
-const REPACKED_BLOCK: usize = 256;
-
-/// A weight matrix. Candle runs Q8_0 products with several rows (prompt chunks) through repacked
-/// VNNI kernels, several times faster than its generic dot products, but only when the input width
-/// is a multiple of 256; small models (SmolLM2: 576) miss that. On CPUs with VNNI such a matrix
-/// gets a second copy with zero columns up to the next multiple, used for prompt chunks with the
-/// inputs padded with zeros (the products are the same); single rows (decoding) stay on the
-/// compact matrix, which reads less memory per token.
-#[derive(Debug)]
-struct Linear {
-    matmul: QMatMul,
-    /// The zero-padded copy and its input width, when there is one.
-    wide: Option<(QMatMul, usize)>,
-    /// Without VNNI: the f32 matrix, transposed, for prompt chunks (see
-    /// `LocalLlmOptions::dense_prefill_bytes`).
-    dense: Option<Tensor>,
-}
-
-impl Linear {
-    fn new(weights: QTensor, dense_prefill: bool) -> Result<Self> {
-        Self::shared(Arc::new(weights), dense_prefill)
-    }
-
-    fn shared(weights: Arc<QTensor>, dense_prefill: bool) -> Result<Self> {
-        let (_, k) = weights.shape().dims2().map_err(model_error)?;
-        let padded = k.next_multiple_of(REPACKED_BLOCK);
-        let wide = if padded != k && weights.dtype() == GgmlDType::Q8_0 && int8_dot_products() {
-            // Q8_0 blocks re-quantize to themselves, so only the zero columns are new.
-            let wide = weights
-                .dequantize(&Device::Cpu)
-                .and_then(|w| w.pad_with_zeros(1, 0, padded - k))
-                .and_then(|w| QTensor::quantize(&w, GgmlDType::Q8_0))
-                .and_then(QMatMul::from_qtensor)
-                .map_err(model_error)?;
-            Some((wide, padded))
-        } else {
-            None
-        };
-        let dense = if dense_prefill && wide.is_none() {
-            Some(weights.dequantize(&Device::Cpu).and_then(|w| w.t()).map_err(model_error)?)
-        } else {
-            None
-        };
-        Ok(Self { matmul: QMatMul::from_arc(weights).map_err(model_error)?, wide, dense })
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (rows, k) = (x.elem_count() / x.dim(D::Minus1)?, x.dim(D::Minus1)?);
-        match &self.wide {
-            Some((wide, width)) if rows > 1 => wide.forward(&x.pad_with_zeros(D::Minus1, 0, width - k)?),
-            _ => match &self.dense {
-                Some(dense) if rows > 1 => x.broadcast_matmul(dense),
-                _ => self.matmul.forward(x),
-            },
-        }
-    }
-}
-
 /// Parameters of the layers' matrices (`blk.*` tensors of two dimensions).
 fn layer_parameters(content: &Content) -> u64 {
     content
@@ -99,48 +42,31 @@ fn layer_parameters(content: &Content) -> u64 {
         .sum()
 }
 
-/// Whether the CPU has the VNNI int8 dot products candle's repacked Q8_0 kernels use.
-fn int8_dot_products() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        (std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vnni"))
-            || std::arch::is_x86_feature_detected!("avxvnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 #[derive(Debug)]
-struct Layer {
-    attention_norm: Tensor,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
-    wo: Linear,
-    ffn_norm: Tensor,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+pub(crate) struct Layer {
+    pub(crate) attention_norm: Vec<f32>,
+    pub(crate) wq: Linear,
+    pub(crate) wk: Linear,
+    pub(crate) wv: Linear,
+    pub(crate) wo: Linear,
+    pub(crate) ffn_norm: Vec<f32>,
+    pub(crate) gate: Linear,
+    pub(crate) up: Linear,
+    pub(crate) down: Linear,
 }
 
 /// The weights of one model, loaded once and shared.
 #[derive(Debug)]
 pub(crate) struct Weights {
-    config: Config,
+    pub(crate) config: Config,
     embeddings: Arc<QTensor>,
-    layers: Vec<Layer>,
-    norm: Tensor,
-    output: Linear,
-    /// Rotary tables, `positions × head_dim / 2`.
-    cos: Tensor,
-    sin: Tensor,
-}
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(model_error)`
-fn model_error(error: candle_core::Error) -> Error {
-    Error::internal(format!("local model: {error}"))
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) norm: Vec<f32>,
+    pub(crate) output: Linear,
+    /// Rotary tables, `positions × head_dim / 2`, row-major.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    positions: usize,
 }
 
 impl Weights {
@@ -189,8 +115,10 @@ impl Weights {
         let mut tensor = |name: &str| {
             content.tensor(reader, name, &device).map_err(|e| Error::invalid(format!("tensor `{name}`: {e}")))
         };
-        let vector = |t: QTensor| t.dequantize(&Device::Cpu).map_err(model_error);
-        let dense_prefill = !int8_dot_products() && layer_parameters(content) * 4 <= dense_prefill_bytes;
+        let vector = |t: QTensor| {
+            t.dequantize(&Device::Cpu).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).map_err(model_error)
+        };
+        let dense_prefill = layer_parameters(content) * 4 <= dense_prefill_bytes;
         let matrix = |weights| Linear::new(weights, dense_prefill);
         let embeddings = Arc::new(tensor("token_embd.weight")?);
         let norm = vector(tensor("output_norm.weight")?)?;
@@ -216,18 +144,47 @@ impl Weights {
                 down: matrix(weight("ffn_down")?)?,
             });
         }
-        let (cos, sin) = rotary_tables(&config, positions, rope_factors.as_ref())?;
-        Ok(Self { config, embeddings, layers, norm, output, cos, sin })
+        let (cos, sin) = rotary_tables(&config, positions, rope_factors.as_deref());
+        Ok(Self { config, embeddings, layers, norm, output, cos, sin, positions })
+    }
+
+    /// The embedding of `token`, into `out`.
+    pub(crate) fn embed(&self, token: u32, out: &mut [f32]) -> Result<()> {
+        let row = Tensor::new(&[token], &Device::Cpu)
+            .and_then(|ids| self.embeddings.embedding(&ids))
+            .and_then(|row| row.flatten_all()?.to_vec1::<f32>())
+            .map_err(model_error)?;
+        if row.len() != out.len() {
+            return Err(Error::internal("embedding of an unexpected width"));
+        }
+        out.copy_from_slice(&row);
+        Ok(())
+    }
+
+    /// The rotary `cos` and `sin` rows of `position`.
+    pub(crate) fn rotary(&self, position: usize) -> (&[f32], &[f32]) {
+        let half = self.config.head_dim / 2;
+        let range = position * half..(position + 1) * half;
+        (&self.cos[range.clone()], &self.sin[range])
+    }
+
+    /// The rotary tables of `length` positions from `start`, as `length × head_dim / 2` tensors.
+    fn rotary_tensors(&self, start: usize, length: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        let half = self.config.head_dim / 2;
+        let range = start * half..(start + length) * half;
+        Ok((
+            Tensor::from_slice(&self.cos[range.clone()], (length, half), &Device::Cpu)?,
+            Tensor::from_slice(&self.sin[range], (length, half), &Device::Cpu)?,
+        ))
     }
 }
 
 /// `cos` and `sin` of every position's angle, interleaved-pair (GGML "normal") convention.
-fn rotary_tables(config: &Config, positions: usize, factors: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
+fn rotary_tables(config: &Config, positions: usize, factors: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
     let half = config.head_dim / 2;
     let mut inverse: Vec<f32> =
         (0..half).map(|i| 1.0 / config.rope_base.powf((2 * i) as f32 / config.head_dim as f32)).collect();
     if let Some(factors) = factors {
-        let factors = factors.to_vec1::<f32>().map_err(model_error)?;
         for (frequency, factor) in inverse.iter_mut().zip(factors) {
             *frequency /= factor;
         }
@@ -241,60 +198,106 @@ fn rotary_tables(config: &Config, positions: usize, factors: Option<&Tensor>) ->
             sin.push(angle.sin());
         }
     }
-    let table =
-        |values: Vec<f32>| Tensor::from_vec(values, (positions, half), &Device::Cpu).map_err(model_error);
-    Ok((table(cos)?, table(sin)?))
+    (cos, sin)
+}
+
+/// One layer's cached keys and values, each `kv_heads × capacity × head_dim`.
+#[derive(Debug)]
+pub(crate) struct KvCache {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    capacity: usize,
+    head_dim: usize,
+}
+
+impl KvCache {
+    fn new(kv_heads: usize, capacity: usize, head_dim: usize) -> Self {
+        let size = kv_heads * capacity * head_dim;
+        Self { keys: vec![0.0; size], values: vec![0.0; size], capacity, head_dim }
+    }
+
+    pub(crate) fn head_dim(&self) -> usize {
+        self.head_dim
+    }
+
+    /// Stores `length` positions from `start`, `keys` and `values` laid out
+    /// `kv_heads × length × head_dim`.
+    pub(crate) fn store(&mut self, start: usize, keys: &[f32], values: &[f32]) {
+        let width = keys.len() / (self.keys.len() / (self.capacity * self.head_dim));
+        let stride = self.capacity * self.head_dim;
+        for (head, (keys, values)) in keys.chunks_exact(width).zip(values.chunks_exact(width)).enumerate() {
+            let at = head * stride + start * self.head_dim;
+            self.keys[at..at + width].copy_from_slice(keys);
+            self.values[at..at + width].copy_from_slice(values);
+        }
+    }
+
+    /// The first `positions` keys and values of KV head `head`, `positions × head_dim` each.
+    pub(crate) fn head(&self, head: usize, positions: usize) -> (&[f32], &[f32]) {
+        let at = head * self.capacity * self.head_dim;
+        let range = at..at + positions * self.head_dim;
+        (&self.keys[range.clone()], &self.values[range])
+    }
+
+    /// The first `positions` of every head as `1 × kv_heads × positions × head_dim` tensors.
+    fn tensors(&self, positions: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        let heads = self.keys.len() / (self.capacity * self.head_dim);
+        let mut keys = Vec::with_capacity(heads * positions * self.head_dim);
+        let mut values = Vec::with_capacity(heads * positions * self.head_dim);
+        for head in 0..heads {
+            let (k, v) = self.head(head, positions);
+            keys.extend_from_slice(k);
+            values.extend_from_slice(v);
+        }
+        let shape = (1, heads, positions, self.head_dim);
+        Ok((Tensor::from_vec(keys, shape, &Device::Cpu)?, Tensor::from_vec(values, shape, &Device::Cpu)?))
+    }
 }
 
 /// One generation's state: the KV cache and how much of it is filled.
 #[derive(Debug)]
 pub(crate) struct Session {
     weights: Arc<Weights>,
-    /// Per layer, K and V of shape `1 × kv_heads × capacity × head_dim`.
-    cache: Vec<(Tensor, Tensor)>,
+    cache: Vec<KvCache>,
     capacity: usize,
     filled: usize,
+    scratch: Scratch,
 }
 
 impl Session {
     /// A session that can hold `capacity` positions (prompt and answer).
     pub(crate) fn new(weights: Arc<Weights>, capacity: usize) -> Result<Self> {
         let c = weights.config;
-        let positions = weights.cos.dim(0).map_err(model_error)?;
-        if capacity > positions {
+        if capacity > weights.positions {
             return Err(Error::ContextTooLong(format!(
-                "{capacity} positions, the model was prepared for {positions}"
+                "{capacity} positions, the model was prepared for {}",
+                weights.positions
             )));
         }
-        let shape = (1, c.kv_heads, capacity, c.head_dim);
-        let cache = (0..c.layers)
-            .map(|_| {
-                Ok((
-                    Tensor::zeros(shape, DType::F32, &Device::Cpu)?,
-                    Tensor::zeros(shape, DType::F32, &Device::Cpu)?,
-                ))
-            })
-            .collect::<candle_core::Result<Vec<_>>>()
-            .map_err(model_error)?;
-        Ok(Self { weights, cache, capacity, filled: 0 })
+        let cache = (0..c.layers).map(|_| KvCache::new(c.kv_heads, capacity, c.head_dim)).collect();
+        Ok(Self { weights, cache, capacity, filled: 0, scratch: Scratch::default() })
     }
 
     /// Runs `tokens` after what the session holds and returns the logits of the last one.
     pub(crate) fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        if self.filled + tokens.len() > self.capacity {
+        if tokens.is_empty() || self.filled + tokens.len() > self.capacity {
             return Err(Error::internal(format!(
-                "KV cache full: {} + {} positions > {}",
+                "KV cache: {} + {} positions, capacity {}",
                 self.filled,
                 tokens.len(),
                 self.capacity
             )));
         }
-        let logits = self.run(tokens).map_err(model_error)?;
+        let logits = match tokens {
+            [token] => decode::step(&self.weights, &mut self.cache, self.filled, *token, &mut self.scratch)?,
+            _ => self.prefill(tokens).map_err(model_error)?,
+        };
         self.filled += tokens.len();
         Ok(logits)
     }
 
-    fn run(&mut self, tokens: &[u32]) -> candle_core::Result<Vec<f32>> {
+    /// Several new positions at once, through candle's ops.
+    fn prefill(&mut self, tokens: &[u32]) -> candle_core::Result<Vec<f32>> {
         let weights = self.weights.clone();
         let c = weights.config;
         let length = tokens.len();
@@ -302,37 +305,25 @@ impl Session {
         let total = start + length;
         let ids = Tensor::new(tokens, &Device::Cpu)?;
         let mut x = weights.embeddings.embedding(&ids)?.unsqueeze(0)?;
-        let cos = weights.cos.narrow(0, start, length)?;
-        let sin = weights.sin.narrow(0, start, length)?;
+        let (cos, sin) = weights.rotary_tensors(start, length)?;
         let mask = (length > 1).then(|| causal_mask(start, length)).transpose()?;
         let scale = 1.0 / (c.head_dim as f64).sqrt();
         let group = c.heads / c.kv_heads;
-        for (layer, (k_cache, v_cache)) in weights.layers.iter().zip(&self.cache) {
-            let h = candle_nn::ops::rms_norm(&x, &layer.attention_norm, c.rms_eps)?;
-            let q = layer
-                .wq
-                .forward(&h)?
-                .reshape((1, length, c.heads, c.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let k = layer
-                .wk
-                .forward(&h)?
-                .reshape((1, length, c.kv_heads, c.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?;
-            let v = layer
-                .wv
-                .forward(&h)?
-                .reshape((1, length, c.kv_heads, c.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()?;
+        let heads = |linear: &Linear, h: &Tensor, count: usize| {
+            linear.forward(h)?.reshape((1, length, count, c.head_dim))?.transpose(1, 2)?.contiguous()
+        };
+        let norm = |x: &Tensor, weight: &[f32]| {
+            candle_nn::ops::rms_norm(x, &Tensor::from_slice(weight, weight.len(), &Device::Cpu)?, c.rms_eps)
+        };
+        for (layer, cache) in weights.layers.iter().zip(&mut self.cache) {
+            let h = norm(&x, &layer.attention_norm)?;
+            let q = heads(&layer.wq, &h, c.heads)?;
+            let k = heads(&layer.wk, &h, c.kv_heads)?;
+            let v = heads(&layer.wv, &h, c.kv_heads)?;
             let q = (candle_nn::rotary_emb::rope_i(&q, &cos, &sin)? * scale)?;
             let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?;
-            k_cache.slice_set(&k, 2, start)?;
-            v_cache.slice_set(&v, 2, start)?;
-            let keys = k_cache.narrow(2, 0, total)?;
-            let values = v_cache.narrow(2, 0, total)?;
+            cache.store(start, &k.flatten_all()?.to_vec1::<f32>()?, &v.flatten_all()?.to_vec1::<f32>()?);
+            let (keys, values) = cache.tensors(total)?;
             // The `group` query heads sharing a KV head become rows of one product with it.
             let q = q.reshape((1, c.kv_heads, group * length, c.head_dim))?;
             let mut scores = q.matmul(&keys.t()?)?;
@@ -348,12 +339,12 @@ impl Session {
                 .transpose(1, 2)?
                 .reshape((1, length, c.embedding))?;
             x = (x + layer.wo.forward(&attention)?)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, c.rms_eps)?;
+            let h = norm(&x, &layer.ffn_norm)?;
             let mlp = (layer.gate.forward(&h)?.silu()? * layer.up.forward(&h)?)?;
             x = (x + layer.down.forward(&mlp)?)?;
         }
         let last = x.narrow(1, length - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &weights.norm, c.rms_eps)?;
+        let last = norm(&last, &weights.norm)?;
         weights.output.forward(&last)?.flatten_all()?.to_vec1::<f32>()
     }
 }

@@ -35,9 +35,9 @@ pub struct LocalLlmOptions {
     /// A Jinja chat template used instead of the GGUF's `tokenizer.chat_template`.
     pub chat_template: Option<String>,
     /// Largest f32 copy of the layer matrices kept for prompt processing, in bytes; 0 turns it
-    /// off. On CPUs without int8 dot products (VNNI), candle multiplies a prompt by quantized
-    /// matrices one row at a time, about 4× slower than a float matrix product; with the copy,
-    /// prompts run through `gemm` instead (decoding still reads the compact quantized matrices).
+    /// off. Quantized matrices multiply a prompt one row at a time, several times slower than a
+    /// float matrix product; with the copy, prompts run through `gemm` instead (decoding still
+    /// reads the compact quantized matrices).
     /// Costs 4 bytes per parameter: 425 MB for SmolLM2-135M. Default [`DEFAULT_DENSE_PREFILL_BYTES`].
     pub dense_prefill_bytes: u64,
 }
