@@ -14,6 +14,10 @@
 //!   analysis, calculator, fact verification).
 //!
 //! ## Modules
+//! - [`lexical`]: [`Analyzer`](lexical::Analyzer) (Spanish and English analysis: Snowball stop
+//!   words and stemming, accent folding) and [`Bm25Index`](lexical::Bm25Index), Okapi BM25 with
+//!   top-k search and pre-filters.
+//! - [`eval`]: BEIR-layout evaluation sets, nDCG@k / recall@k / MRR@k, latency summaries.
 //! - [`local_embed`] (feature `local-embed`): [`LocalEmbedder`](local_embed::LocalEmbedder), the
 //!   embedded all-MiniLM-L6-v2 embedder.
 //!
@@ -26,5 +30,7 @@ pub use capibara_core::embed::Embedder;
 pub use capibara_core::graph::GraphStore;
 pub use capibara_core::vector::VectorStore;
 
+pub mod eval;
+pub mod lexical;
 #[cfg(feature = "local-embed")]
 pub mod local_embed;
