@@ -18,12 +18,16 @@
 //!   words and stemming, accent folding) and [`Bm25Index`](lexical::Bm25Index), Okapi BM25 with
 //!   top-k search and pre-filters.
 //! - [`eval`]: BEIR-layout evaluation sets, nDCG@k / recall@k / MRR@k, latency summaries.
+//! - [`vector`]: [`ExactStore`](vector::ExactStore), the embedded exact vector store (inner
+//!   product, FAISS `IndexFlatIP` semantics), in memory or persisted crash-safely to a directory;
+//!   `vector::conformance` (feature `test-utils`), the behaviour every `VectorStore` must show.
 //! - [`local_embed`] (feature `local-embed`): [`LocalEmbedder`](local_embed::LocalEmbedder), the
 //!   embedded all-MiniLM-L6-v2 embedder.
 //!
 //! The traits implemented here are in `capibara-core`.
 
-// `unsafe` is allowed in one module only: the matrix-product and SIMD kernels of the local embedder.
+// `unsafe` is allowed only in the numeric kernels, each module saying why: `kernels` (the checked
+// `gemm` call), `local_embed::kernels` and `vector::kernels` (SIMD code picked at run time).
 #![deny(unsafe_code)]
 
 pub use capibara_core::embed::Embedder;
@@ -31,6 +35,8 @@ pub use capibara_core::graph::GraphStore;
 pub use capibara_core::vector::VectorStore;
 
 pub mod eval;
+mod kernels;
 pub mod lexical;
 #[cfg(feature = "local-embed")]
 pub mod local_embed;
+pub mod vector;

@@ -8,8 +8,9 @@
 use capibara_core::{Error, Result};
 
 use super::config::BertConfig;
-use super::kernels::{self, MatRef};
+use super::kernels;
 use super::weights::{BertWeights, Linear};
+use crate::kernels::{MatRef, matmul};
 
 /// A loaded encoder.
 #[derive(Debug, Clone)]
@@ -133,11 +134,11 @@ impl Bert {
                 let query = MatRef::rows(&rows[head * d..], n, d, width);
                 let key_t = MatRef::transposed(&rows[h + head * d..], n, d, width);
                 let value = MatRef::rows(&rows[2 * h + head * d..], n, d, width);
-                kernels::matmul(&mut scratch.scores, n, false, query, key_t, scale)?;
+                matmul(&mut scratch.scores, n, false, query, key_t, scale)?;
                 kernels::softmax_rows(&mut scratch.scores, n);
                 let probabilities = MatRef::rows(&scratch.scores, n, n, n);
                 let out = &mut scratch.context[start * h + head * d..(start + n) * h];
-                kernels::matmul(out, h, false, probabilities, value, 1.0)?;
+                matmul(out, h, false, probabilities, value, 1.0)?;
             }
             start += n;
         }
@@ -157,7 +158,7 @@ fn linear(out: &mut Vec<f32>, input: &[f32], rows: usize, layer: &Linear) -> Res
     for _ in 0..rows {
         out.extend_from_slice(&layer.bias);
     }
-    kernels::matmul(
+    matmul(
         out,
         layer.outputs,
         true,

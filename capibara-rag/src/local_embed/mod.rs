@@ -18,9 +18,9 @@
 //! - `tokenize`: the model's `tokenizer.json`, truncating at `max_seq_len` tokens (256) instead of
 //!   the 128 the file asks for, without padding;
 //! - `forward`: the encoder over sequences packed end to end (no padding is computed), on the
-//!   weights of `weights` and the kernels of `kernels` (matrix products by the `gemm` crate with
-//!   its AVX-512 kernels, vectorised erf-GELU, softmax and layer norm); its tests check it against
-//!   candle's `BertModel`;
+//!   weights of `weights`, the crate's shared matrix product (the `gemm` crate with its AVX-512
+//!   kernels) and the kernels of `kernels` (vectorised erf-GELU, softmax and layer norm); its tests
+//!   check it against candle's `BertModel`;
 //! - `worker`: the embedder's threads and how requests share them.
 //!
 //! ## Threads, and what is process-wide

@@ -1,0 +1,83 @@
+//! Vector stores: [`ExactStore`], the embedded exact index (FAISS `IndexFlatIP` semantics: the
+//! score is the inner product, higher is better, every record is compared).
+//!
+//! ```
+//! use capibara_core::vector::{Filter, VectorQuery, VectorRecord, VectorStore};
+//! use capibara_rag::vector::ExactStore;
+//! use serde_json::json;
+//!
+//! # async fn demo() -> capibara_core::Result<()> {
+//! let dir = tempfile::tempdir().map_err(|e| capibara_core::Error::internal(e.to_string()))?;
+//! let store = ExactStore::open(dir.path())?;
+//! store.ensure_collection("docs", 2).await?;
+//! let record = |id: &str, vector: Vec<f32>, lang: &str| VectorRecord {
+//!     id: id.into(),
+//!     vector,
+//!     text: format!("text of {id}"),
+//!     metadata: json!({ "lang": lang }).as_object().cloned().unwrap_or_default(),
+//! };
+//! store.upsert("docs", vec![record("a", vec![1.0, 0.0], "es"), record("b", vec![0.6, 0.8], "en")]).await?;
+//! let query = VectorQuery {
+//!     vector: vec![1.0, 0.0],
+//!     k: 5,
+//!     filter: Some(Filter::Eq { field: "lang".into(), value: json!("en") }),
+//! };
+//! let hits = store.search("docs", &query).await?;
+//! assert_eq!(hits[0].record.id, "b");
+//! drop(store);
+//! assert_eq!(ExactStore::open(dir.path())?.count("docs").await?, 2);
+//! # Ok(()) }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+//! ```
+//!
+//! ## How it is built
+//! - `collection`: a collection in memory, column by column (one contiguous `n × d` matrix);
+//! - `filter`: [`Filter`](capibara_core::vector::Filter) evaluated against metadata, and the
+//!   refusal of fields no record has;
+//! - `kernels`, `topk`, `search`: SIMD dot products (AVX-512, AVX2+FMA or portable, picked at run
+//!   time), bounded top-k selection, and batched search as one matrix product per row tile;
+//! - `persist`, `snapshot`, `wal`, `codec`: crash-safe persistence, a checksummed snapshot plus a
+//!   write-ahead log of checksummed entries fsynced before each write returns;
+//! - `exact`: the store, its limits and where work runs (scans of more than
+//!   [`BLOCKING_SCAN_ROWS`] rows, and every persisted write, on tokio's blocking threads);
+//! - `conformance` (feature `test-utils`): the behaviour every `VectorStore` must show.
+//!
+//! ## Limits
+//! Per call: at most [`MAX_BATCH`] records to upsert (or ids to get or delete) and
+//! [`MAX_QUERIES`] queries in `search_many`; per record: text up to [`MAX_TEXT_BYTES`] and
+//! metadata up to [`MAX_METADATA_BYTES`] as JSON; dimensions `1..=`[`MAX_DIMENSION`]. The
+//! limits every store shares (k, ids, names, filters) are in [`capibara_core::vector`].
+
+mod codec;
+mod collection;
+#[cfg(feature = "test-utils")]
+pub mod conformance;
+mod exact;
+pub(crate) mod filter;
+mod kernels;
+mod persist;
+mod search;
+mod snapshot;
+mod topk;
+mod wal;
+
+pub use exact::{ExactStore, ExactStoreOptions};
+
+/// The most records one `upsert` call takes, and ids one `get` or `delete` call takes.
+pub const MAX_BATCH: usize = 10_000;
+
+/// The most queries one `search_many` call takes.
+pub const MAX_QUERIES: usize = 10_000;
+
+/// The longest record text, in bytes of UTF-8 (1 MiB).
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// The largest record metadata, in bytes of JSON (64 KiB).
+pub const MAX_METADATA_BYTES: usize = 64 << 10;
+
+/// The largest vector dimension.
+pub const MAX_DIMENSION: usize = 8192;
+
+/// Searches that score more rows than this (rows × queries for `search_many`) run on tokio's
+/// blocking threads instead of the calling task's worker thread.
+pub const BLOCKING_SCAN_ROWS: usize = 20_000;
