@@ -17,7 +17,9 @@
 //! - [`lexical`]: [`Analyzer`](lexical::Analyzer) (Spanish and English analysis: Snowball stop
 //!   words and stemming, accent folding) and [`Bm25Index`](lexical::Bm25Index), Okapi BM25 with
 //!   top-k search and pre-filters.
-//! - [`eval`]: BEIR-layout evaluation sets, nDCG@k / recall@k / MRR@k, latency summaries.
+//! - [`retrieval`]: hybrid fusion of lexical and dense rankings ([`Fusion`](retrieval::Fusion)).
+//! - [`eval`]: BEIR-layout evaluation sets, nDCG@k / recall@k / MRR@k, latency summaries, and
+//!   BM25, dense and hybrid retrieval compared on one set ([`RankedRuns`](eval::RankedRuns)).
 //! - [`vector`]: [`ExactStore`](vector::ExactStore), the embedded exact vector store (inner
 //!   product, FAISS `IndexFlatIP` semantics), in memory or persisted crash-safely to a directory;
 //!   `vector::conformance` (feature `test-utils`), the behaviour every `VectorStore` must show.
@@ -39,4 +41,5 @@ mod kernels;
 pub mod lexical;
 #[cfg(feature = "local-embed")]
 pub mod local_embed;
+pub mod retrieval;
 pub mod vector;

@@ -154,6 +154,21 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + '
         .map_err(|e| Error::internal(format!("a loading task failed: {e}")))?
 }
 
+/// The embedding model `config` names, if any, with its default files installed when missing
+/// (and `models.auto_pull` allows it); chat models are neither fetched nor loaded.
+pub(crate) async fn embedder_for(config: Config) -> Result<Option<Arc<dyn Embedder>>> {
+    config.validate()?;
+    let config = blocking(move || {
+        let mut config = config;
+        config.llm.backends.clear();
+        config.llm.local_default = false;
+        local_models::resolve(&mut config, &mut LineProgress::stderr())?;
+        Ok(config)
+    })
+    .await?;
+    build_embedder(&config.embeddings).await
+}
+
 /// The embedding model `[embeddings]` names, if any.
 async fn build_embedder(config: &EmbeddingsConfig) -> Result<Option<Arc<dyn Embedder>>> {
     match config {

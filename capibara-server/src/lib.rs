@@ -19,6 +19,7 @@
 //!
 //! ## Modules
 //! - [`app`]: [`Capibara`], every component built from one configuration.
+//! - [`evaluation`]: `capibara eval` — BM25, dense and hybrid retrieval measured on a BEIR folder.
 //! - [`local_models`]: embedded defaults — the local models a configuration needs, installed on
 //!   first use.
 //! - [`settings`]: loading `capibara.toml` and `CAPIBARA_…` overrides.
@@ -34,6 +35,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod app;
+pub mod evaluation;
 pub mod http;
 pub mod local_models;
 pub mod serve;

@@ -4,6 +4,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use capibara_rag::lexical::Language;
+use capibara_rag::retrieval::{Fusion, FusionWeights};
+use capibara_server::evaluation::{self, EvalOptions};
 use capibara_server::local_models::{self, LineProgress};
 use capibara_server::telemetry::{self, LogFormat};
 use capibara_server::{Capibara, serve, settings};
@@ -36,6 +39,29 @@ enum Command {
     },
     /// Load and validate the configuration, connect to the database and probe the chat backends.
     Check,
+    /// Retrieval quality on a BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv):
+    /// nDCG@10, recall@10/100 and MRR@10 of BM25, dense and hybrid search, and their latency.
+    Eval {
+        /// The dataset folder.
+        #[arg(long, short)]
+        dataset: PathBuf,
+        /// Language of the lexical analysis (stop words, stemming).
+        #[arg(long, value_enum, default_value = "spanish")]
+        language: LanguageArg,
+        /// Hybrid fusion method.
+        #[arg(long, value_enum, default_value = "weighted")]
+        fusion: FusionArg,
+        /// Weight of the dense side in the fusion, 0..=1 (the lexical side gets the rest);
+        /// defaults to the built-in weights.
+        #[arg(long, allow_negative_numbers = true)]
+        dense_weight: Option<f32>,
+        /// Also print nDCG@10 of both fusions at dense weights 0.0, 0.1, …, 1.0.
+        #[arg(long)]
+        sweep: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Local model files: fetch, list, verify.
     Models {
         #[command(subcommand)]
@@ -58,6 +84,40 @@ enum ModelsCommand {
         /// Catalog names (all installed models when none is named).
         names: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LanguageArg {
+    Spanish,
+    English,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FusionArg {
+    Weighted,
+    Rrf,
+}
+
+fn eval_options(
+    language: LanguageArg,
+    fusion: FusionArg,
+    dense_weight: Option<f32>,
+    sweep: bool,
+) -> EvalOptions {
+    let language = match language {
+        LanguageArg::Spanish => Language::Spanish,
+        LanguageArg::English => Language::English,
+        LanguageArg::None => Language::None,
+    };
+    let weights = dense_weight.map(|dense| FusionWeights { lexical: 1.0 - dense, dense });
+    let fusion = match (fusion, weights) {
+        (FusionArg::Weighted, None) => Fusion::default(),
+        (FusionArg::Weighted, Some(weights)) => Fusion::Weighted { weights },
+        (FusionArg::Rrf, None) => Fusion::plain_rrf(),
+        (FusionArg::Rrf, Some(weights)) => Fusion::Rrf { k: 60.0, weights },
+    };
+    EvalOptions { language, fusion, sweep, ..EvalOptions::default() }
 }
 
 fn main() -> ExitCode {
@@ -134,6 +194,18 @@ async fn run(command: Command, mut config: capibara_core::config::Config) -> cap
             tokio::task::spawn_blocking(blocking)
                 .await
                 .map_err(|e| capibara_core::Error::internal(e.to_string()))?
+        }
+        Command::Eval { dataset, language, fusion, dense_weight, sweep, json } => {
+            let options = eval_options(language, fusion, dense_weight, sweep);
+            let report = evaluation::evaluate(config, &dataset, &options).await?;
+            if json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| capibara_core::Error::internal(e.to_string()))?;
+                println!("{text}");
+            } else {
+                print!("{report}");
+            }
+            Ok(())
         }
         Command::Check => {
             let app = Capibara::build(config).await?;

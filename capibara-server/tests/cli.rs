@@ -193,3 +193,88 @@ fn check_reports_the_database_and_the_missing_backend() {
     assert!(stdout.contains("database: ok (0 conversations)"));
     assert!(stdout.contains("chat backend: none"));
 }
+
+/// Writes a three-document BEIR folder whose queries each name one document's rare words.
+fn tiny_beir(dir: &std::path::Path) -> std::path::PathBuf {
+    let set = dir.join("tiny");
+    std::fs::create_dir_all(set.join("qrels")).unwrap();
+    std::fs::write(
+        set.join("corpus.jsonl"),
+        concat!(
+            r#"{"_id": "d1", "title": "", "text": "El capibara es el roedor más grande del mundo."}"#,
+            "\n",
+            r#"{"_id": "d2", "title": "", "text": "La llama vive en los Andes y come hierba."}"#,
+            "\n",
+            r#"{"_id": "d3", "title": "", "text": "El volcán Teide está en Tenerife."}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        set.join("queries.jsonl"),
+        concat!(
+            r#"{"_id": "q1", "text": "¿Cuál es el roedor más grande?"}"#,
+            "\n",
+            r#"{"_id": "q2", "text": "¿Dónde vive la llama?"}"#,
+            "\n",
+            r#"{"_id": "q3", "text": "¿En qué isla está el Teide?"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        set.join("qrels/test.tsv"),
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n",
+    )
+    .unwrap();
+    set
+}
+
+fn eval(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command.arg("eval").args(args).current_dir(dir).env_remove("RUST_LOG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn eval_reports_bm25_dense_and_hybrid_on_a_beir_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = tiny_beir(dir.path());
+    let output = eval(dir.path(), &["--dataset", set.to_str().unwrap(), "--json", "--sweep"], &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["documents"], 3);
+    assert_eq!(report["queries"], 3);
+    let methods: Vec<&str> =
+        report["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["bm25", "dense", "hybrid"]);
+    assert_eq!(report["methods"][0]["at_10"]["ndcg"], 1.0, "each query names its document's words");
+    assert_eq!(report["methods"][2]["at_10"]["ndcg"], 1.0);
+    assert_eq!(report["sweep"].as_array().unwrap().len(), 22, "two fusions × 11 weights");
+}
+
+#[test]
+fn eval_fails_clearly_without_a_dataset_or_an_embedder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = eval(dir.path(), &["--dataset", "no-such-folder"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-folder"), "{stderr}");
+
+    let set = tiny_beir(dir.path());
+    let output =
+        eval(dir.path(), &["--dataset", set.to_str().unwrap()], &[("CAPIBARA_EMBEDDINGS__KIND", "none")]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no embedding model"), "{stderr}");
+
+    let output = eval(dir.path(), &["--dataset", set.to_str().unwrap(), "--dense-weight", "-1"], &[]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("fusion weights"),
+        "negative weights are refused"
+    );
+}

@@ -5,6 +5,7 @@
 
 mod llm;
 mod models;
+mod retrieval;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -18,6 +19,10 @@ pub use llm::{
     PromptFormat, RetryConfig, TimeoutConfig,
 };
 pub use models::{EmbeddingsConfig, LocalEmbeddingsConfig, ModelsConfig, RemoteEmbeddingsConfig};
+pub use retrieval::{
+    CacheConfig, EscalationSettings, FullRagSettings, Fusion, FusionWeights, Language, MiniRagSettings,
+    RagSettings, RetrievalConfig, VectorStoreConfig,
+};
 
 use crate::error::{Error, Result};
 
@@ -43,6 +48,8 @@ pub struct Config {
     /// (defaults, then a file, then the environment) can switch `kind` without the default's keys.
     #[serde(skip_serializing_if = "EmbeddingsConfig::is_default")]
     pub embeddings: EmbeddingsConfig,
+    /// Retrieval: vector store, fusion, mini/full depths, cache.
+    pub retrieval: RetrievalConfig,
 }
 
 impl Config {
@@ -53,6 +60,7 @@ impl Config {
         self.chat.validate()?;
         self.uploads.validate()?;
         self.embeddings.validate()?;
+        self.retrieval.validate()?;
         self.storage.validate()
     }
 }

@@ -22,13 +22,16 @@
 //!
 //! - [`beir`]: [`BeirDataset`] — `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`;
 //! - [`metrics`]: nDCG@k, recall@k and MRR@k per query and averaged ([`evaluate`]);
+//! - [`compare`]: [`RankedRuns`] — BM25, dense and hybrid retrieval of one set, side by side;
 //! - [`latency`]: [`LatencySummary`] — p50/p90/p99/max of measured durations.
 
 pub mod beir;
+pub mod compare;
 pub mod latency;
 pub mod metrics;
 
 pub use beir::{BeirDataset, BeirDocument, BeirQuery};
+pub use compare::{CANDIDATES, MethodReport, RankedRuns};
 pub use latency::LatencySummary;
 pub use metrics::{
     Judgements, Qrels, RetrievalQuality, Run, evaluate, ndcg_at_k, recall_at_k, reciprocal_rank_at_k,

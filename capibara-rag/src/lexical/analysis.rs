@@ -15,18 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::stopwords;
 
-/// The language whose stop words and stemmer an [`Analyzer`] uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Language {
-    /// Spanish: Snowball Spanish stop words and stemmer.
-    #[default]
-    Spanish,
-    /// English: Snowball English stop words and the Snowball English (Porter2) stemmer.
-    English,
-    /// No language: no stop words, no stemming; only lowercasing, tokenising and folding.
-    None,
-}
+pub use capibara_core::config::Language;
 
 /// Where accent folding happens relative to stemming.
 ///

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::analysis::Analyzer;
 
-/// The largest `k` a search accepts.
-pub const MAX_K: usize = 1_000;
+/// The largest `k` a search accepts: the same limit as vector search.
+pub const MAX_K: usize = capibara_core::vector::MAX_K;
 
 /// The two BM25 constants.
 ///
