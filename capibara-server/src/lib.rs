@@ -19,6 +19,7 @@
 //!
 //! ## Modules
 //! - [`app`]: [`Capibara`], every component built from one configuration.
+//! - [`cache`]: the configured [`Cache`](capibara_core::cache::Cache) — in process or Redis.
 //! - [`evaluation`]: `capibara eval` — BM25, dense and hybrid retrieval measured on a BEIR folder.
 //! - [`local_models`]: embedded defaults — the local models a configuration needs, installed on
 //!   first use.
@@ -35,6 +36,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod app;
+pub mod cache;
 pub mod evaluation;
 pub mod http;
 pub mod local_models;
