@@ -1,23 +1,25 @@
 //! # capibara-rag
 //!
-//! Retrieval for Capibara. This crate will hold the implementations of the retrieval traits of
-//! `capibara-core`:
+//! Retrieval for Capibara: implementations of the retrieval traits of `capibara-core` (some still to
+//! come, as noted):
 //!
-//! - [`Embedder`](capibara_core::embed::Embedder): all-MiniLM-L6-v2 run locally with candle (384-d),
-//!   and a client for remote OpenAI-compatible `/v1/embeddings` servers;
-//! - [`VectorStore`](capibara_core::vector::VectorStore): an embedded exact index (inner product,
-//!   persisted), HNSW for large collections, FAISS and Milvus behind features;
-//! - [`GraphStore`](capibara_core::graph::GraphStore): an in-process graph persisted in SQLite, and
-//!   Nebula Graph;
+//! - [`Embedder`]: all-MiniLM-L6-v2 run locally with candle (384-d) (remote OpenAI-compatible
+//!   servers are reached through `capibara_llm::embeddings::OpenAiEmbedder`);
+//! - [`VectorStore`]: an embedded exact index (inner product, persisted); HNSW for large
+//!   collections, FAISS and Milvus behind features (to come);
+//! - [`GraphStore`]: an in-process graph persisted in SQLite, and Nebula Graph (to come);
 //! - chunking and ingestion of txt, md, html, json/jsonl and pdf; lexical BM25 with Spanish and English
 //!   analysis; dense and hybrid retrieval (mini, full and guided); the context tools (contexts, query
-//!   analysis, calculator, fact verification).
+//!   analysis, calculator, fact verification; to come).
 //!
 //! ## Modules
+//! - [`ingest`]: files (txt, md, html, json/jsonl, BEIR folders, pdf) to documents, and documents to
+//!   token-budgeted, overlapping [`Chunk`](ingest::Chunk)s with content-hash ids.
 //! - [`lexical`]: [`Analyzer`](lexical::Analyzer) (Spanish and English analysis: Snowball stop
 //!   words and stemming, accent folding) and [`Bm25Index`](lexical::Bm25Index), Okapi BM25 with
 //!   top-k search and pre-filters.
-//! - [`retrieval`]: hybrid fusion of lexical and dense rankings ([`Fusion`](retrieval::Fusion)).
+//! - [`retrieval`]: hybrid fusion of lexical and dense rankings ([`Fusion`](retrieval::Fusion)),
+//!   [`HybridIndex`](retrieval::HybridIndex) and the mini/full/guided [`Retriever`](retrieval::Retriever).
 //! - [`eval`]: BEIR-layout evaluation sets, nDCG@k / recall@k / MRR@k, latency summaries, and
 //!   BM25, dense and hybrid retrieval compared on one set ([`RankedRuns`](eval::RankedRuns)).
 //! - [`vector`]: [`ExactStore`](vector::ExactStore), the embedded exact vector store (inner
@@ -37,6 +39,7 @@ pub use capibara_core::graph::GraphStore;
 pub use capibara_core::vector::VectorStore;
 
 pub mod eval;
+pub mod ingest;
 mod kernels;
 pub mod lexical;
 #[cfg(feature = "local-embed")]

@@ -11,7 +11,7 @@ pub mod fusion;
 pub mod hybrid;
 pub mod rag;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use fusion::{Fuse, Fusion, FusionWeights, Ranked};
 pub use hybrid::{HybridIndex, IndexedText, SearchHit, SearchMode, SearchOutcome, SearchRequest};
