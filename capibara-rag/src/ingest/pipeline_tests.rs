@@ -5,23 +5,12 @@ use capibara_core::vector::VectorStore;
 use super::*;
 use crate::ingest::chunk::ChunkOptions;
 use crate::ingest::ledger::MemoryLedger;
-use crate::lexical::{Analyzer, Language};
-use crate::retrieval::test_support::HashingEmbedder;
-use crate::retrieval::{Fusion, SearchMode, SearchRequest};
+use crate::retrieval::test_support::{HashingEmbedder, open_index};
+use crate::retrieval::{SearchMode, SearchRequest};
 use crate::vector::ExactStore;
 
 async fn index(store: Arc<dyn VectorStore>) -> Arc<HybridIndex> {
-    Arc::new(
-        HybridIndex::open(
-            Arc::new(HashingEmbedder { delay: Duration::ZERO }),
-            store,
-            "docs",
-            Analyzer::new(Language::Spanish),
-            Fusion::default(),
-        )
-        .await
-        .unwrap(),
-    )
+    Arc::new(open_index(Arc::new(HashingEmbedder { delay: Duration::ZERO }), store).await)
 }
 
 fn ingestor(index: Arc<HybridIndex>, ledger: Arc<MemoryLedger>) -> Ingestor {

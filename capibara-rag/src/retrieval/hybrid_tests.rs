@@ -6,20 +6,11 @@ use capibara_core::vector::{Filter, VectorStore};
 use serde_json::json;
 
 use super::*;
-use crate::lexical::Language;
-use crate::retrieval::test_support::{HashingEmbedder, entry};
+use crate::retrieval::test_support::{HashingEmbedder, entry, open_index};
 use crate::vector::ExactStore;
 
 async fn index_with(delay: Duration, store: Arc<dyn VectorStore>) -> HybridIndex {
-    let index = HybridIndex::open(
-        Arc::new(HashingEmbedder { delay }),
-        store,
-        "docs",
-        Analyzer::new(Language::Spanish),
-        Fusion::default(),
-    )
-    .await
-    .unwrap();
+    let index = open_index(Arc::new(HashingEmbedder { delay }), store).await;
     index
         .add(vec![
             entry("a", "El capibara es el roedor más grande del mundo", json!({"lang": "es", "year": 2020})),
@@ -112,15 +103,7 @@ async fn a_budget_cut_returns_the_lexical_ranking_flagged_partial() {
     let fast = index_with(Duration::ZERO, store.clone()).await;
     drop(fast);
     // A second index over the same store with a slow embedder (adding already happened).
-    let slow = HybridIndex::open(
-        Arc::new(HashingEmbedder { delay: Duration::from_millis(300) }),
-        store,
-        "docs",
-        Analyzer::new(Language::Spanish),
-        Fusion::default(),
-    )
-    .await
-    .unwrap();
+    let slow = open_index(Arc::new(HashingEmbedder { delay: Duration::from_millis(300) }), store).await;
     slow.load_lexical([
         entry("a", "El capibara es el roedor más grande del mundo", json!({"lang": "es"})),
         entry("b", "La llama vive en los Andes y come hierba", json!({"lang": "es"})),

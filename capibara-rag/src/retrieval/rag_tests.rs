@@ -9,9 +9,7 @@ use capibara_core::embed::Embedder;
 use serde_json::json;
 
 use super::*;
-use crate::lexical::{Analyzer, Language};
-use crate::retrieval::fusion::Fusion;
-use crate::retrieval::test_support::{HashingEmbedder, entry};
+use crate::retrieval::test_support::{HashingEmbedder, entry, open_index};
 use crate::vector::ExactStore;
 
 /// Counts embedding calls, so tests can tell a cache hit from a search.
@@ -51,15 +49,7 @@ async fn retriever(
         inner: HashingEmbedder { delay: Duration::ZERO },
         calls: AtomicUsize::new(0),
     });
-    let index = HybridIndex::open(
-        embedder.clone(),
-        Arc::new(ExactStore::in_memory()),
-        "docs",
-        Analyzer::new(Language::Spanish),
-        Fusion::default(),
-    )
-    .await
-    .unwrap();
+    let index = open_index(embedder.clone(), Arc::new(ExactStore::in_memory())).await;
     index
         .add(CORPUS.iter().map(|(id, text)| entry(id, text, json!({"topic": "animales"}))).collect())
         .await
@@ -68,15 +58,7 @@ async fn retriever(
         index
     } else {
         // The same collection behind a slow embedder.
-        let slow = HybridIndex::open(
-            Arc::new(HashingEmbedder { delay }),
-            Arc::new(ExactStore::in_memory()),
-            "docs",
-            Analyzer::new(Language::Spanish),
-            Fusion::default(),
-        )
-        .await
-        .unwrap();
+        let slow = open_index(Arc::new(HashingEmbedder { delay }), Arc::new(ExactStore::in_memory())).await;
         slow.load_lexical(CORPUS.iter().map(|(id, text)| entry(id, text, json!({"topic": "animales"}))))
             .unwrap();
         slow
@@ -178,15 +160,8 @@ async fn settings_and_requests_are_validated() {
     let mut settings = RagSettings::default();
     settings.mini.budget_ms = 0;
     let index = Arc::new(
-        HybridIndex::open(
-            Arc::new(HashingEmbedder { delay: Duration::ZERO }),
-            Arc::new(ExactStore::in_memory()),
-            "docs",
-            Analyzer::new(Language::Spanish),
-            Fusion::default(),
-        )
-        .await
-        .unwrap(),
+        open_index(Arc::new(HashingEmbedder { delay: Duration::ZERO }), Arc::new(ExactStore::in_memory()))
+            .await,
     );
     let error = Retriever::new(index.clone(), Arc::new(MemoryCache::new(10)), settings).unwrap_err();
     assert!(error.to_string().contains("mini.budget_ms"), "{error}");

@@ -7,7 +7,13 @@ use capibara_core::Result;
 use capibara_core::embed::Embedder;
 use capibara_core::vector::Metadata;
 
-use super::hybrid::IndexedText;
+use std::sync::Arc;
+
+use capibara_core::vector::VectorStore;
+
+use super::fusion::Fusion;
+use super::hybrid::{HybridIndex, IndexedText};
+use crate::lexical::{Analyzer, Language};
 
 /// Feature hashing of lowercased words into 64 dimensions, unit length: similar word sets give
 /// similar vectors, which is all these tests need from an embedder. `delay` simulates a slow one.
@@ -49,4 +55,14 @@ impl Embedder for HashingEmbedder {
 pub(crate) fn entry(id: &str, text: &str, metadata: serde_json::Value) -> IndexedText {
     let metadata: Metadata = serde_json::from_value(metadata).unwrap();
     IndexedText { id: id.into(), text: text.into(), metadata }
+}
+
+/// A Spanish hybrid index with the default fusion over collection `docs` of `store`.
+pub(crate) async fn open_index(embedder: Arc<dyn Embedder>, store: Arc<dyn VectorStore>) -> HybridIndex {
+    match HybridIndex::open(embedder, store, "docs", Analyzer::new(Language::Spanish), Fusion::default())
+        .await
+    {
+        Ok(index) => index,
+        Err(error) => panic!("opening the test index: {error}"),
+    }
 }
