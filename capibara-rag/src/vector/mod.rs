@@ -58,6 +58,7 @@ mod kernels;
 mod persist;
 mod search;
 mod snapshot;
+mod store;
 mod topk;
 mod wal;
 
