@@ -20,7 +20,9 @@
 //! - [`eval`]: BEIR-layout evaluation sets, nDCG@k / recall@k / MRR@k, latency summaries.
 //! - [`vector`]: [`ExactStore`](vector::ExactStore), the embedded exact vector store (inner
 //!   product, FAISS `IndexFlatIP` semantics), in memory or persisted crash-safely to a directory;
-//!   `vector::conformance` (feature `test-utils`), the behaviour every `VectorStore` must show.
+//!   `vector::HnswStore` (feature `hnsw`), the same with an HNSW graph (usearch) for large
+//!   collections; `vector::conformance` (feature `test-utils`), the behaviour every `VectorStore`
+//!   must show.
 //! - [`local_embed`] (feature `local-embed`): [`LocalEmbedder`](local_embed::LocalEmbedder), the
 //!   embedded all-MiniLM-L6-v2 embedder.
 //!
