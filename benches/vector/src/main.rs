@@ -254,6 +254,46 @@ fn run_usearch(args: &Args, data: &[f32], queries: &[f32], truth: &[Vec<usize>])
     }
     report(&format!("usearch {}", usearch::version()), build, &results, save, load, dir_size(&dir));
     let _ = std::fs::remove_dir_all(&dir);
+    filtered_usearch(&index, data, d, queries, truth.len());
+}
+
+/// Filtered search at a few selectivities (every `stride`-th row matches), ef 64: usearch's
+/// predicate search against an exact scan of the matching rows only, for where `HnswStore`
+/// switches from one to the other.
+fn filtered_usearch(index: &Index, data: &[f32], d: usize, queries: &[f32], count: usize) {
+    index.change_expansion_search(64);
+    let queries: Vec<&[f32]> = queries.chunks(d).take(count.min(300)).collect();
+    println!("\n### usearch filtered search, ef 64, k = {K} ({} queries)", queries.len());
+    println!(
+        "| matching share | matching rows | graph QPS | recall@10 | exact scan of matches QPS |\n|---|---|---|---|---|"
+    );
+    for stride in [100usize, 33, 10, 5, 3, 2] {
+        let matching: Vec<usize> = (0..data.len() / d).filter(|i| i % stride == 0).collect();
+        let scan = |q: &[f32]| -> Vec<usize> {
+            let mut scored: Vec<(f32, usize)> =
+                matching.iter().map(|i| (dot(&data[i * d..(i + 1) * d], q), *i)).collect();
+            let k = K.min(scored.len());
+            scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+            scored.truncate(k);
+            scored.iter().map(|(_, i)| *i).collect()
+        };
+        let started = Instant::now();
+        let truth: Vec<Vec<usize>> = queries.iter().map(|q| scan(q)).collect();
+        let scan_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let found: Vec<Vec<usize>> = queries
+            .iter()
+            .map(|q| {
+                index
+                    .filtered_search(q, K, |key| (key as usize).is_multiple_of(stride))
+                    .map(|m| m.keys.iter().map(|k| *k as usize).collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let graph_qps = queries.len() as f64 / started.elapsed().as_secs_f64();
+        let recall = found.iter().zip(&truth).map(|(f, t)| recall(f, t)).sum::<f64>() / truth.len() as f64;
+        println!("| 1/{stride} | {} | {graph_qps:.0} | {recall:.4} | {scan_qps:.0} |", matching.len());
+    }
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {
