@@ -21,6 +21,7 @@ fn graph_only() -> HnswStoreOptions {
     HnswStoreOptions {
         exact_below_rows: 0,
         filter_exact_rows: 0,
+        filter_scan_factor: 0.0,
         ef_search: 1_000,
         ..HnswStoreOptions::default()
     }
@@ -97,6 +98,7 @@ fn options_out_of_range_are_refused() {
         HnswStoreOptions { m: 256, ..HnswStoreOptions::default() },
         HnswStoreOptions { ef_search: 0, ..HnswStoreOptions::default() },
         HnswStoreOptions { rebuild_removed_share: 0.0, ..HnswStoreOptions::default() },
+        HnswStoreOptions { filter_scan_factor: -1.0, ..HnswStoreOptions::default() },
     ] {
         let error = HnswStore::in_memory_with(options.clone()).unwrap_err();
         assert_eq!(error.code(), "invalid_input", "{options:?}: {error}");
@@ -210,8 +212,9 @@ async fn recall_at_10_on_clustered_vectors_and_filtered_searches_return_k() {
     println!("recall@10 {recall:.4} on {N} × {D} clustered vectors");
     assert!(recall >= 0.95, "recall@10 {recall:.4} with the default options");
 
-    // Filters: a third of the collection (searched in the graph with a predicate), one cluster
-    // (about 100 records: scanned exactly), and a cluster far from the query (scanned exactly).
+    // Filters: two thirds of the collection (searched in the graph with a predicate), a third
+    // (6,667 records, scanned: 6,667² < 3,300 × 20,000), one cluster (about 100 records), a
+    // cluster far from the query, and 100 records by number (all scanned exactly).
     let far_cluster = (0..200)
         .min_by(|a, b| {
             let dot = |c: usize| -> f32 {
@@ -224,9 +227,14 @@ async fn recall_at_10_on_clustered_vectors_and_filtered_searches_return_k() {
     type Check = (Filter, Box<dyn Fn(&VectorRecord) -> bool>, f64);
     let filters: Vec<Check> = vec![
         (
+            Filter::Not(Box::new(Filter::Eq { field: "third".into(), value: json!(0) })),
+            Box::new(move |r| field(r, "third") != 0),
+            0.9,
+        ),
+        (
             Filter::Eq { field: "third".into(), value: json!(1) },
             Box::new(move |r| field(r, "third") == 1),
-            0.9,
+            1.0,
         ),
         (
             Filter::Eq { field: "cluster".into(), value: json!(3) },

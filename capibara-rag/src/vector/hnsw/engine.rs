@@ -5,8 +5,10 @@
 //! How a query is answered:
 //! - fewer than [`HnswStoreOptions::exact_below_rows`] records: the exact scan of `ExactStore`;
 //! - a filter: it is evaluated over every record first. When few match (fewer than
-//!   [`HnswStoreOptions::filter_exact_rows`], or a tenth of the collection) those rows are
-//!   scanned exactly; otherwise the graph is searched with the matching rows as a predicate;
+//!   [`HnswStoreOptions::filter_exact_rows`], or `m` matches with `m² <`
+//!   [`HnswStoreOptions::filter_scan_factor`] `× n`, where scanning them costs less than a
+//!   filtered graph search) those rows are scanned exactly; otherwise the graph is searched with
+//!   the matching rows as a predicate;
 //! - the graph proposes candidates, which are scored exactly (the returned score is the true
 //!   inner product) and ranked like `ExactStore` ranks. When it proposes fewer than `k` rows
 //!   while at least `k` match, it is asked again for four times as many, and as a last resort
@@ -66,7 +68,10 @@ impl Indexed {
 
     /// Whether `matching` rows selected by a filter are scanned instead of searched in the graph.
     fn scan_matches(&self, matching: usize, k: usize) -> bool {
-        matching <= k || matching < self.options.filter_exact_rows || matching < self.records.len() / 10
+        let (m, n) = (matching as f64, self.records.len() as f64);
+        matching <= k
+            || matching < self.options.filter_exact_rows
+            || m * m < self.options.filter_scan_factor * n
     }
 
     fn search_graph(&self, graph: &Graph, query: &VectorQuery) -> Result<Vec<Hit>> {
@@ -188,9 +193,12 @@ impl Engine for Indexed {
 
     fn scan_rows(&self) -> usize {
         match self.active_graph() {
-            // A graph search scores a few thousand rows; a filtered one may scan a tenth of the
-            // collection or `filter_exact_rows`.
-            Some(_) => (self.records.len() / 10).max(self.options.filter_exact_rows),
+            // A graph search scores a few thousand rows; a filtered one may scan up to
+            // √(filter_scan_factor × n) rows, or `filter_exact_rows`.
+            Some(_) => {
+                let scanned = (self.options.filter_scan_factor * self.records.len() as f64).sqrt() as usize;
+                scanned.max(self.options.filter_exact_rows)
+            }
             None => self.records.len(),
         }
     }

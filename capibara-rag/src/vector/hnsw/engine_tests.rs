@@ -77,7 +77,7 @@ fn nodes_follow_replacements_and_swap_removes_and_worn_graphs_are_rebuilt() {
 
 #[test]
 fn filtered_searches_return_k_whichever_path_answers() {
-    let options = HnswStoreOptions { filter_exact_rows: 0, ..options() };
+    let options = HnswStoreOptions { filter_exact_rows: 0, filter_scan_factor: 0.0, ..options() };
     let mut indexed = Indexed::load(Collection::new(8), &options, None).unwrap();
     indexed.upsert((0..400).map(|i| record(i, 0)).collect());
     let even = Filter::Eq { field: "even".into(), value: json!(true) };
