@@ -24,7 +24,9 @@
 //!   BM25, dense and hybrid retrieval compared on one set ([`RankedRuns`](eval::RankedRuns)).
 //! - [`vector`]: [`ExactStore`](vector::ExactStore), the embedded exact vector store (inner
 //!   product, FAISS `IndexFlatIP` semantics), in memory or persisted crash-safely to a directory;
-//!   `vector::conformance` (feature `test-utils`), the behaviour every `VectorStore` must show.
+//!   `vector::HnswStore` (feature `hnsw`), the same with an HNSW graph (usearch) for large
+//!   collections; `vector::conformance` (feature `test-utils`), the behaviour every `VectorStore`
+//!   must show.
 //! - [`local_embed`] (feature `local-embed`): [`LocalEmbedder`](local_embed::LocalEmbedder), the
 //!   embedded all-MiniLM-L6-v2 embedder.
 //!

@@ -151,6 +151,12 @@ impl Collection {
         }
     }
 
+    /// The slot of the record with `id`.
+    #[cfg_attr(not(feature = "hnsw"), allow(dead_code))]
+    pub(crate) fn slot(&self, id: &str) -> Option<usize> {
+        self.slots.get(id).copied()
+    }
+
     /// Whether a record has `id`.
     pub(crate) fn contains(&self, id: &str) -> bool {
         self.slots.contains_key(id)

@@ -1,23 +1,18 @@
 //! [`ExactStore`]: collections held in memory, optionally persisted to a directory, searched
 //! exhaustively.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::path::Path;
 
 use async_trait::async_trait;
-use capibara_core::vector::{ScoredRecord, VectorQuery, VectorRecord, VectorStore, validate_collection_name};
-use capibara_core::{Error, Result};
+use capibara_core::Result;
+use capibara_core::vector::{ScoredRecord, VectorQuery, VectorRecord, VectorStore};
 
 use super::collection::Collection;
-use super::persist::{Durable, io_error};
-use super::topk::Hit;
+use super::store::Store;
+#[cfg(test)]
 use super::{BLOCKING_SCAN_ROWS, MAX_BATCH, MAX_DIMENSION, MAX_METADATA_BYTES, MAX_QUERIES, MAX_TEXT_BYTES};
-use super::{filter, search};
-
-/// The file in a data directory that one process at a time holds a lock on.
-const LOCK_FILE: &str = "LOCK";
+#[cfg(test)]
+use capibara_core::Error;
 
 /// How a persisted [`ExactStore`] manages its files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,70 +40,23 @@ impl Default for ExactStoreOptions {
 /// query with no hits).
 #[derive(Clone)]
 pub struct ExactStore {
-    inner: Arc<Inner>,
+    store: Store<Collection>,
 }
 
 impl std::fmt::Debug for ExactStore {
     // The collections' contents (every vector) are left out.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExactStore")
-            .field("path", &self.inner.root)
-            .field("collections", &self.collections().unwrap_or_default())
+            .field("path", &self.store.path())
+            .field("collections", &self.store.collections().unwrap_or_default())
             .finish_non_exhaustive()
-    }
-}
-
-struct Inner {
-    root: Option<PathBuf>,
-    options: ExactStoreOptions,
-    collections: RwLock<HashMap<String, Arc<Shared>>>,
-    /// Serialises creating collections (which may write files).
-    creating: Mutex<()>,
-    /// Held for the store's life: another process (or store) on the same directory is refused.
-    _lock: Option<File>,
-}
-
-/// One collection and, when persisted, its files.
-struct Shared {
-    name: String,
-    dimension: usize,
-    data: RwLock<Collection>,
-    /// Taken before `data` by writers, so that log order is apply order.
-    durable: Option<Mutex<Durable>>,
-    compaction_min_wal_bytes: u64,
-}
-
-fn poisoned(what: &str) -> Error {
-    Error::internal(format!("vector store: {what} lock poisoned by an earlier panic"))
-}
-
-fn read<T>(lock: &RwLock<T>) -> Result<RwLockReadGuard<'_, T>> {
-    lock.read().map_err(|_| poisoned("collection"))
-}
-
-fn write<T>(lock: &RwLock<T>) -> Result<RwLockWriteGuard<'_, T>> {
-    lock.write().map_err(|_| poisoned("collection"))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
-    mutex.lock().map_err(|_| poisoned("store"))
-}
-
-/// Runs `task` on tokio's blocking threads when inside a runtime, else right here.
-async fn run_blocking<T: Send + 'static>(task: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => runtime
-            .spawn_blocking(task)
-            .await
-            .map_err(|error| Error::internal(format!("vector store task failed: {error}")))?,
-        Err(_) => task(),
     }
 }
 
 impl ExactStore {
     /// A store that keeps nothing on disk.
     pub fn in_memory() -> Self {
-        Self::new(None, ExactStoreOptions::default(), None)
+        Self { store: Store::in_memory(ExactStoreOptions::default()) }
     }
 
     /// Opens (creating it if missing) the data directory `dir` and loads every collection in it,
@@ -119,357 +67,52 @@ impl ExactStore {
 
     /// [`ExactStore::open`] with `options`.
     ///
-    /// Fails with [`Error::Unavailable`] when another process (or store) has the directory open,
-    /// and with [`Error::Internal`] when a snapshot or a log header is damaged; a torn or corrupt
-    /// tail of a log is cut off with a warning instead (those writes never returned success, or
-    /// the disk lost them).
+    /// Fails with [`Error::Unavailable`](capibara_core::Error::Unavailable) when another process
+    /// (or store) has the directory open, and with [`Error::Internal`](capibara_core::Error::Internal)
+    /// when a snapshot or a log header is damaged; a torn or corrupt tail of a log is cut off with a
+    /// warning instead (those writes never returned success, or the disk lost them).
     pub fn open_with(dir: impl AsRef<Path>, options: ExactStoreOptions) -> Result<Self> {
-        let root = dir.as_ref().to_owned();
-        let _span = tracing::info_span!("vector_store_open", path = %root.display()).entered();
-        std::fs::create_dir_all(&root).map_err(|e| io_error("creating", &root, &e))?;
-        let lock_path = root.join(LOCK_FILE);
-        let lock_file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_error("opening", &lock_path, &e))?;
-        lock_file.try_lock().map_err(|error| match error {
-            std::fs::TryLockError::WouldBlock => {
-                Error::unavailable(format!("the vector store {} is open in another process", root.display()))
-            }
-            std::fs::TryLockError::Error(error) => io_error("locking", &lock_path, &error),
-        })?;
-
-        let store = Self::new(Some(root.clone()), options, Some(lock_file));
-        let entries = std::fs::read_dir(&root).map_err(|e| io_error("listing", &root, &e))?;
-        let mut collections = HashMap::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error("listing", &root, &e))?;
-            let path = entry.path();
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-            if !path.is_dir() || validate_collection_name(&name).is_err() {
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let Some((collection, durable)) = Durable::open(&path)? else {
-                tracing::warn!(path = %path.display(), "vector store: skipping a collection directory without a snapshot");
-                continue;
-            };
-            tracing::info!(
-                collection = %name,
-                records = collection.len(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "vector store: collection loaded"
-            );
-            collections.insert(name.clone(), Arc::new(store.shared(name, collection, Some(durable))));
-        }
-        *write(&store.inner.collections)? = collections;
-        Ok(store)
-    }
-
-    fn new(root: Option<PathBuf>, options: ExactStoreOptions, lock: Option<File>) -> Self {
-        let inner =
-            Inner { root, options, collections: RwLock::default(), creating: Mutex::new(()), _lock: lock };
-        Self { inner: Arc::new(inner) }
-    }
-
-    fn shared(&self, name: String, collection: Collection, durable: Option<Durable>) -> Shared {
-        Shared {
-            name,
-            dimension: collection.dimension(),
-            data: RwLock::new(collection),
-            durable: durable.map(Mutex::new),
-            compaction_min_wal_bytes: self.inner.options.compaction_min_wal_bytes,
-        }
+        Ok(Self { store: Store::open(dir.as_ref(), options)? })
     }
 
     /// The data directory, for a persisted store.
     pub fn path(&self) -> Option<&Path> {
-        self.inner.root.as_deref()
+        self.store.path()
     }
 
     /// The names of the collections, sorted.
     pub fn collections(&self) -> Result<Vec<String>> {
-        let mut names: Vec<String> = read(&self.inner.collections)?.keys().cloned().collect();
-        names.sort();
-        Ok(names)
+        self.store.collections()
     }
 
     /// Compacts a persisted collection now (new snapshot, empty log); nothing for an in-memory one.
     pub async fn compact(&self, collection: &str) -> Result<()> {
-        let shared = self.collection(collection)?;
-        run_blocking(move || {
-            let Some(durable) = &shared.durable else { return Ok(()) };
-            let mut durable = lock(durable)?;
-            durable.compact(&*read(&shared.data)?)
-        })
-        .await
-    }
-
-    fn collection(&self, name: &str) -> Result<Arc<Shared>> {
-        validate_collection_name(name)?;
-        read(&self.inner.collections)?
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("collection '{name}'")))
-    }
-
-    /// Creates the collection unless it exists; blocking when persisted.
-    fn create(inner: &Inner, name: &str, dimension: usize) -> Result<()> {
-        let _creating = lock(&inner.creating)?;
-        if let Some(existing) = read(&inner.collections)?.get(name) {
-            return check_dimension(existing, dimension);
-        }
-        let collection = Collection::new(dimension);
-        let durable = match &inner.root {
-            Some(root) => Some(Durable::create(&root.join(name), dimension)?),
-            None => None,
-        };
-        let shared = Shared {
-            name: name.to_owned(),
-            dimension,
-            data: RwLock::new(collection),
-            durable: durable.map(Mutex::new),
-            compaction_min_wal_bytes: inner.options.compaction_min_wal_bytes,
-        };
-        write(&inner.collections)?.insert(name.to_owned(), Arc::new(shared));
-        Ok(())
-    }
-}
-
-fn check_dimension(existing: &Shared, dimension: usize) -> Result<()> {
-    if existing.dimension == dimension {
-        return Ok(());
-    }
-    Err(Error::invalid(format!(
-        "collection '{}' exists with dimension {}, not {dimension}",
-        existing.name, existing.dimension
-    )))
-}
-
-/// Counts bytes written (the size of serialised metadata without keeping it).
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Checks the store's per-record limits on top of [`VectorRecord::validate`].
-fn check_record(record: &VectorRecord, dimension: usize) -> Result<()> {
-    record.validate(dimension)?;
-    if record.text.len() > MAX_TEXT_BYTES {
-        return Err(Error::TooLarge(format!(
-            "record {:?}: text has {} bytes, the limit is {MAX_TEXT_BYTES} (1 MiB)",
-            record.id,
-            record.text.len()
-        )));
-    }
-    let mut size = ByteCount(0);
-    serde_json::to_writer(&mut size, &record.metadata)?;
-    if size.0 > MAX_METADATA_BYTES {
-        return Err(Error::TooLarge(format!(
-            "record {:?}: metadata has {} bytes as JSON, the limit is {MAX_METADATA_BYTES} (64 KiB)",
-            record.id, size.0
-        )));
-    }
-    Ok(())
-}
-
-fn check_batch(what: &str, len: usize, limit: usize) -> Result<()> {
-    if len > limit {
-        return Err(Error::TooLarge(format!("{len} {what} in one call; the limit is {limit}")));
-    }
-    Ok(())
-}
-
-/// Keeps the last record of each id, in the order of those last occurrences.
-fn last_wins(records: Vec<VectorRecord>) -> Vec<VectorRecord> {
-    let mut last: HashMap<&str, usize> = HashMap::with_capacity(records.len());
-    for (i, record) in records.iter().enumerate() {
-        last.insert(&record.id, i);
-    }
-    if last.len() == records.len() {
-        return records;
-    }
-    let keep: Vec<bool> =
-        records.iter().enumerate().map(|(i, record)| last.get(record.id.as_str()) == Some(&i)).collect();
-    records.into_iter().zip(keep).filter_map(|(record, keep)| keep.then_some(record)).collect()
-}
-
-impl Shared {
-    fn len(&self) -> Result<usize> {
-        Ok(read(&self.data)?.len())
-    }
-
-    fn context(&self) -> String {
-        format!("collection '{}'", self.name)
-    }
-
-    fn upsert(&self, records: Vec<VectorRecord>) -> Result<()> {
-        let Some(durable) = &self.durable else {
-            let mut data = write(&self.data)?;
-            records.into_iter().for_each(|record| data.upsert(record));
-            return Ok(());
-        };
-        let mut durable = lock(durable)?;
-        let op = durable.log_upsert(records)?;
-        op.apply(&mut *write(&self.data)?);
-        self.compact_if_due(&mut durable);
-        Ok(())
-    }
-
-    fn delete(&self, ids: &[String]) -> Result<u64> {
-        let Some(durable) = &self.durable else {
-            let mut data = write(&self.data)?;
-            return Ok(ids.iter().filter(|id| data.delete(id)).count() as u64);
-        };
-        let mut durable = lock(durable)?;
-        // Writers hold `durable`, so the records cannot change between this look and the apply.
-        let mut existing: Vec<String> = {
-            let data = read(&self.data)?;
-            ids.iter().filter(|id| data.contains(id)).cloned().collect()
-        };
-        existing.sort_unstable();
-        existing.dedup();
-        if existing.is_empty() {
-            return Ok(0);
-        }
-        let op = durable.log_delete(existing)?;
-        let deleted = op.apply(&mut *write(&self.data)?);
-        self.compact_if_due(&mut durable);
-        Ok(deleted)
-    }
-
-    /// Compacts when the log has grown enough; a failure is logged, not returned (the write
-    /// itself is durable, and the next write tries again).
-    fn compact_if_due(&self, durable: &mut Durable) {
-        if !durable.should_compact(self.compaction_min_wal_bytes) {
-            return;
-        }
-        let result = read(&self.data).and_then(|data| durable.compact(&data));
-        if let Err(error) = result {
-            tracing::warn!(collection = %self.name, %error, "vector store: compaction failed");
-        }
-    }
-
-    fn records(data: &Collection, hits: Vec<Hit>) -> Vec<ScoredRecord> {
-        hits.into_iter().map(|hit| ScoredRecord { record: data.record(hit.slot), score: hit.score }).collect()
-    }
-
-    fn check_query(&self, data: &Collection, query: &VectorQuery) -> Result<()> {
-        query.validate(self.dimension)?;
-        match &query.filter {
-            Some(filter) if data.len() > 0 => filter::check_fields(filter, data, &self.name),
-            _ => Ok(()),
-        }
-    }
-
-    fn search(&self, query: &VectorQuery) -> Result<Vec<ScoredRecord>> {
-        let data = read(&self.data)?;
-        self.check_query(&data, query).map_err(|e| e.context(&self.context()))?;
-        Ok(Self::records(&data, search::search(&data, query)))
-    }
-
-    fn search_many(&self, queries: &[VectorQuery]) -> Result<Vec<Vec<ScoredRecord>>> {
-        let data = read(&self.data)?;
-        for (i, query) in queries.iter().enumerate() {
-            self.check_query(&data, query)
-                .map_err(|e| e.context(&format!("{}, query {i}", self.context())))?;
-        }
-        let hits = search::search_many(&data, queries)?;
-        Ok(hits.into_iter().map(|hits| Self::records(&data, hits)).collect())
+        self.store.compact(collection).await
     }
 }
 
 #[async_trait]
 impl VectorStore for ExactStore {
     async fn ensure_collection(&self, collection: &str, dimension: usize) -> Result<()> {
-        validate_collection_name(collection)?;
-        if !(1..=MAX_DIMENSION).contains(&dimension) {
-            return Err(Error::invalid(format!(
-                "dimension must be between 1 and {MAX_DIMENSION}, got {dimension}"
-            )));
-        }
-        if let Some(existing) = read(&self.inner.collections)?.get(collection) {
-            return check_dimension(existing, dimension);
-        }
-        let inner = Arc::clone(&self.inner);
-        let name = collection.to_owned();
-        if inner.root.is_some() {
-            run_blocking(move || Self::create(&inner, &name, dimension)).await
-        } else {
-            Self::create(&inner, &name, dimension)
-        }
+        self.store.ensure_collection(collection, dimension).await
     }
-
     async fn upsert(&self, collection: &str, records: Vec<VectorRecord>) -> Result<()> {
-        let shared = self.collection(collection)?;
-        check_batch("records", records.len(), MAX_BATCH)?;
-        for record in &records {
-            check_record(record, shared.dimension).map_err(|e| e.context(&shared.context()))?;
-        }
-        if records.is_empty() {
-            return Ok(());
-        }
-        let records = last_wins(records);
-        // Persisted writes wait for fsync; big in-memory ones copy megabytes: both off the workers.
-        if shared.durable.is_some() || records.len() * shared.dimension > BLOCKING_SCAN_ROWS * 64 {
-            run_blocking(move || shared.upsert(records)).await
-        } else {
-            shared.upsert(records)
-        }
+        self.store.upsert(collection, records).await
     }
-
     async fn search(&self, collection: &str, query: &VectorQuery) -> Result<Vec<ScoredRecord>> {
-        let shared = self.collection(collection)?;
-        if shared.len()? <= BLOCKING_SCAN_ROWS {
-            return shared.search(query);
-        }
-        let query = query.clone();
-        run_blocking(move || shared.search(&query)).await
+        self.store.search(collection, query).await
     }
-
     async fn search_many(&self, collection: &str, queries: &[VectorQuery]) -> Result<Vec<Vec<ScoredRecord>>> {
-        let shared = self.collection(collection)?;
-        check_batch("queries", queries.len(), MAX_QUERIES)?;
-        if shared.len()?.saturating_mul(queries.len()) <= BLOCKING_SCAN_ROWS {
-            return shared.search_many(queries);
-        }
-        let queries = queries.to_vec();
-        run_blocking(move || shared.search_many(&queries)).await
+        self.store.search_many(collection, queries).await
     }
-
     async fn get(&self, collection: &str, ids: &[String]) -> Result<Vec<VectorRecord>> {
-        let shared = self.collection(collection)?;
-        check_batch("ids", ids.len(), MAX_BATCH)?;
-        let data = read(&shared.data)?;
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        Ok(ids.iter().filter(|id| seen.insert(id.as_str())).filter_map(|id| data.get(id)).collect())
+        self.store.get(collection, ids).await
     }
-
     async fn delete(&self, collection: &str, ids: &[String]) -> Result<u64> {
-        let shared = self.collection(collection)?;
-        check_batch("ids", ids.len(), MAX_BATCH)?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        if shared.durable.is_some() {
-            let ids = ids.to_vec();
-            run_blocking(move || shared.delete(&ids)).await
-        } else {
-            shared.delete(ids)
-        }
+        self.store.delete(collection, ids).await
     }
-
     async fn count(&self, collection: &str) -> Result<u64> {
-        Ok(self.collection(collection)?.len()? as u64)
+        self.store.count(collection).await
     }
 }
 

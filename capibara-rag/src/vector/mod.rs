@@ -1,5 +1,6 @@
 //! Vector stores: [`ExactStore`], the embedded exact index (FAISS `IndexFlatIP` semantics: the
-//! score is the inner product, higher is better, every record is compared).
+//! score is the inner product, higher is better, every record is compared), and `HnswStore`
+//! (feature `hnsw`), the same store with an HNSW graph for large collections.
 //!
 //! ```
 //! use capibara_core::vector::{Filter, VectorQuery, VectorRecord, VectorStore};
@@ -38,8 +39,14 @@
 //!   time), bounded top-k selection, and batched search as one matrix product per row tile;
 //! - `persist`, `snapshot`, `wal`, `codec`: crash-safe persistence, a checksummed snapshot plus a
 //!   write-ahead log of checksummed entries fsynced before each write returns;
-//! - `exact`: the store, its limits and where work runs (scans of more than
-//!   [`BLOCKING_SCAN_ROWS`] rows, and every persisted write, on tokio's blocking threads);
+//! - `store`: what every embedded store shares, generic over the in-memory form of a collection:
+//!   collections by name, limits, the directory lock, durable writes, and where work runs (scans
+//!   of more than [`BLOCKING_SCAN_ROWS`] rows, and every persisted write, on tokio's blocking
+//!   threads);
+//! - `exact`: [`ExactStore`], the store over bare collections;
+//! - `hnsw` (feature `hnsw`): `HnswStore`, the store over collections with a usearch HNSW graph
+//!   (`graph`), its search strategy (`engine`) and the graph file saved beside the snapshot
+//!   (`file`); the module docs hold the measurements behind the library and the defaults;
 //! - `conformance` (feature `test-utils`): the behaviour every `VectorStore` must show.
 //!
 //! ## Limits
@@ -54,14 +61,19 @@ mod collection;
 pub mod conformance;
 mod exact;
 pub(crate) mod filter;
+#[cfg(feature = "hnsw")]
+mod hnsw;
 mod kernels;
 mod persist;
 mod search;
 mod snapshot;
+mod store;
 mod topk;
 mod wal;
 
 pub use exact::{ExactStore, ExactStoreOptions};
+#[cfg(feature = "hnsw")]
+pub use hnsw::{HnswStore, HnswStoreOptions};
 
 /// The most records one `upsert` call takes, and ids one `get` or `delete` call takes.
 pub const MAX_BATCH: usize = 10_000;

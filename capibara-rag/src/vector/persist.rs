@@ -17,7 +17,7 @@ use capibara_core::{Error, Result};
 
 use super::collection::Collection;
 use super::snapshot;
-use super::wal::{self, AppendError, Op};
+use super::wal::{self, AppendError, Apply, Op};
 
 const SNAPSHOT: &str = "snapshot";
 const WAL: &str = "wal";
@@ -84,7 +84,18 @@ impl Durable {
     }
 
     /// Opens the collection in `dir`; `None` when it has no snapshot (its creation never finished).
+    #[cfg(test)]
     pub(crate) fn open(dir: &Path) -> Result<Option<(Collection, Self)>> {
+        Self::open_into(dir, |collection, _| Ok(collection))
+    }
+
+    /// Opens the collection in `dir` as [`Durable::open`] does, turning the snapshot's records into
+    /// a `T` with `load(records, generation)` before the log is replayed into it (so an index over
+    /// the records follows the replayed writes too).
+    pub(crate) fn open_into<T: Apply>(
+        dir: &Path,
+        load: impl FnOnce(Collection, u64) -> Result<T>,
+    ) -> Result<Option<(T, Self)>> {
         for leftover in [SNAPSHOT, WAL].map(|name| dir.join(name).with_extension(TEMP_SUFFIX)) {
             if leftover.exists() {
                 tracing::info!(path = %leftover.display(), "vector store: removing an interrupted file replacement");
@@ -95,8 +106,9 @@ impl Durable {
         if !snapshot_path.exists() {
             return Ok(None);
         }
-        let snapshot::Snapshot { mut collection, generation, len: snapshot_len } =
+        let snapshot::Snapshot { collection, generation, len: snapshot_len } =
             snapshot::read(&snapshot_path)?;
+        let mut collection = load(collection, generation)?;
         let wal_path = dir.join(WAL);
         let replay =
             if wal_path.exists() { Some(wal::replay(&wal_path, generation, &mut collection)?) } else { None };
@@ -128,6 +140,16 @@ impl Durable {
             collection,
             Self { dir: dir.to_owned(), wal, wal_len, generation, snapshot_len, broken: None },
         )))
+    }
+
+    /// The collection's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The generation of the current snapshot.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Logs an upsert of (validated, deduplicated) `records`, durably.

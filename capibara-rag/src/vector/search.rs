@@ -27,27 +27,31 @@ pub(crate) const QUERY_GROUP: usize = 64;
 
 /// The best `query.k` rows for an already validated query, best first.
 pub(crate) fn search(collection: &Collection, query: &VectorQuery) -> Vec<Hit> {
+    if let Some(filter) = &query.filter {
+        let slots = filter::select(filter, collection.metadata());
+        return search_slots(collection, &query.vector, query.k, &slots);
+    }
     let mut top = TopK::new(query.k);
     let mut scores = vec![0.0f32; BLOCK_ROWS.min(collection.len())];
-    let seqs = collection.seqs();
-    match &query.filter {
-        None => {
-            let d = collection.dimension();
-            for (block, rows) in collection.matrix().chunks(BLOCK_ROWS * d).enumerate() {
-                let out = &mut scores[..rows.len() / d];
-                kernels::dot_rows(rows, &query.vector, out);
-                let base = block * BLOCK_ROWS;
-                top.extend(out, seqs, |i| base + i);
-            }
-        }
-        Some(filter) => {
-            let slots = filter::select(filter, collection.metadata());
-            for block in slots.chunks(BLOCK_ROWS) {
-                let out = &mut scores[..block.len()];
-                kernels::dot_selected(collection.matrix(), &query.vector, block, out);
-                top.extend(out, seqs, |i| block[i]);
-            }
-        }
+    let d = collection.dimension();
+    for (block, rows) in collection.matrix().chunks(BLOCK_ROWS * d).enumerate() {
+        let out = &mut scores[..rows.len() / d];
+        kernels::dot_rows(rows, &query.vector, out);
+        let base = block * BLOCK_ROWS;
+        top.extend(out, collection.seqs(), |i| base + i);
+    }
+    top.into_sorted()
+}
+
+/// The best `k` rows among `slots` for `vector`, best first: the exact answer over a subset (the
+/// records a filter selected, or candidates an index proposed).
+pub(crate) fn search_slots(collection: &Collection, vector: &[f32], k: usize, slots: &[usize]) -> Vec<Hit> {
+    let mut top = TopK::new(k);
+    let mut scores = vec![0.0f32; BLOCK_ROWS.min(slots.len())];
+    for block in slots.chunks(BLOCK_ROWS) {
+        let out = &mut scores[..block.len()];
+        kernels::dot_selected(collection.matrix(), vector, block, out);
+        top.extend(out, collection.seqs(), |i| block[i]);
     }
     top.into_sorted()
 }

@@ -48,14 +48,39 @@ pub(crate) enum Op {
 
 impl Op {
     /// Applies the operation; how many deleted ids existed.
-    pub(crate) fn apply(self, collection: &mut Collection) -> u64 {
+    pub(crate) fn apply(self, target: &mut impl Apply) -> u64 {
         match self {
             Self::Upsert(records) => {
-                records.into_iter().for_each(|record| collection.upsert(record));
+                target.upsert(records);
                 0
             }
-            Self::Delete(ids) => ids.iter().filter(|id| collection.delete(id)).count() as u64,
+            Self::Delete(ids) => target.delete(&ids),
         }
+    }
+}
+
+/// What logged writes apply to: a bare [`Collection`], or a collection with an index over it
+/// (which must follow every write, replayed ones included).
+pub(crate) trait Apply {
+    /// The vector length of every record.
+    fn dimension(&self) -> usize;
+    /// Inserts or replaces (validated, deduplicated) records.
+    fn upsert(&mut self, records: Vec<VectorRecord>);
+    /// Deletes records by id; how many existed.
+    fn delete(&mut self, ids: &[String]) -> u64;
+}
+
+impl Apply for Collection {
+    fn dimension(&self) -> usize {
+        Collection::dimension(self)
+    }
+
+    fn upsert(&mut self, records: Vec<VectorRecord>) {
+        records.into_iter().for_each(|record| Collection::upsert(self, record));
+    }
+
+    fn delete(&mut self, ids: &[String]) -> u64 {
+        ids.iter().filter(|id| Collection::delete(self, id)).count() as u64
     }
 }
 
@@ -153,7 +178,7 @@ pub(crate) enum Replay {
 }
 
 /// Applies the entries of the log at `path` to `collection`, whose snapshot is of `generation`.
-pub(crate) fn replay(path: &Path, generation: u64, collection: &mut Collection) -> Result<Replay> {
+pub(crate) fn replay(path: &Path, generation: u64, collection: &mut impl Apply) -> Result<Replay> {
     let file = File::open(path).map_err(|e| io_error("opening", path, &e))?;
     let file_len = file.metadata().map_err(|e| io_error("reading", path, &e))?.len();
     let mut reader = BufReader::with_capacity(1 << 20, file);
