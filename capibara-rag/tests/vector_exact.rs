@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use capibara_core::vector::{ScoredRecord, VectorQuery, VectorStore};
+use capibara_core::vector::{ScoredRecord, VectorStore};
 use capibara_rag::vector::{ExactStore, ExactStoreOptions, conformance};
 
 #[tokio::test]
@@ -22,24 +22,7 @@ async fn store_behind_an_arc_conforms() {
 
 /// Everything the suite left behind, as a reopened store must answer it again.
 async fn answers(store: &ExactStore) -> Vec<(String, u64, Vec<ScoredRecord>)> {
-    let mut answers = Vec::new();
-    for name in store.collections().unwrap() {
-        let count = store.count(&name).await.unwrap();
-        // The ranking collection has 16 dimensions, the filters one 4: search both wholesale.
-        let hits = match name.as_str() {
-            "conformance_ranking" => store
-                .search(&name, &VectorQuery { vector: vec![0.5; 16], k: 1000, filter: None })
-                .await
-                .unwrap(),
-            "conformance_filters" => store
-                .search(&name, &VectorQuery { vector: vec![0.5; 4], k: 1000, filter: None })
-                .await
-                .unwrap(),
-            _ => Vec::new(),
-        };
-        answers.push((name, count, hits));
-    }
-    answers
+    conformance::leftover_answers(store, store.collections().unwrap()).await
 }
 
 async fn persisted_store_conforms_and_reopens(options: ExactStoreOptions) {

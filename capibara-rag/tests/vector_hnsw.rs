@@ -45,23 +45,7 @@ async fn store_searching_only_the_graph_conforms() {
 
 /// Everything the suite left behind, as a reopened store must answer it again.
 async fn answers(store: &HnswStore) -> Vec<(String, u64, Vec<ScoredRecord>)> {
-    let mut answers = Vec::new();
-    for name in store.collections().unwrap() {
-        let count = store.count(&name).await.unwrap();
-        let dimension = match name.as_str() {
-            "conformance_ranking" => 16,
-            "conformance_filters" => 4,
-            _ => 0,
-        };
-        let hits = if dimension == 0 {
-            Vec::new()
-        } else {
-            let query = VectorQuery { vector: vec![0.5; dimension], k: 1000, filter: None };
-            store.search(&name, &query).await.unwrap()
-        };
-        answers.push((name, count, hits));
-    }
-    answers
+    conformance::leftover_answers(store, store.collections().unwrap()).await
 }
 
 async fn persisted_store_conforms_and_reopens(options: HnswStoreOptions) {

@@ -43,6 +43,33 @@ pub async fn run_conformance_with_prefix(store: &dyn VectorStore, prefix: &str) 
     empty_collection_search_returns_empty(store, &name("empty")).await;
 }
 
+/// What the suite left behind in `collections` (a store's collection names after
+/// [`run_conformance`]): each collection's count and, for the suite's ranking and filter
+/// collections, every record ranked against a fixed query. A reopened persisted store must give
+/// the same answers.
+pub async fn leftover_answers(
+    store: &dyn VectorStore,
+    collections: Vec<String>,
+) -> Vec<(String, u64, Vec<ScoredRecord>)> {
+    let mut answers = Vec::new();
+    for name in collections {
+        let count = store.count(&name).await.unwrap_or_else(|e| panic!("count of {name}: {e}"));
+        let dimension = match name.as_str() {
+            "conformance_ranking" => 16,
+            "conformance_filters" => 4,
+            _ => 0,
+        };
+        let hits = if dimension == 0 {
+            Vec::new()
+        } else {
+            let query = VectorQuery { vector: vec![0.5; dimension], k: MAX_K, filter: None };
+            store.search(&name, &query).await.unwrap_or_else(|e| panic!("search of {name}: {e}"))
+        };
+        answers.push((name, count, hits));
+    }
+    answers
+}
+
 /// A deterministic generator (splitmix64), so failures reproduce.
 #[derive(Debug)]
 struct Rng(u64);
