@@ -9,7 +9,7 @@ use capibara_core::chat::{FinishReason, Role, StreamEvent};
 use capibara_core::config::ChatConfig;
 use capibara_core::store::ConversationStore;
 use capibara_core::testing::{InMemoryConversationStore, Reply, ScriptedBackend, Step};
-use capibara_core::turn::{ChatTurn, TurnEvent, TurnInput, TurnSettings};
+use capibara_core::turn::{ChatTurn, ContextSource, TurnEvent, TurnInput, TurnSettings};
 use futures::StreamExt;
 
 fn setup(backend: ScriptedBackend) -> (ChatTurn, Arc<ScriptedBackend>, InMemoryConversationStore) {
@@ -39,6 +39,41 @@ async fn a_new_conversation_is_stored_when_the_answer_ends() {
     let request = &backend.requests()[0];
     assert_eq!(request.messages[0].role, Role::System);
     assert_eq!(request.messages.last().unwrap().content, "Hola");
+}
+
+#[tokio::test]
+async fn sources_go_to_the_model_numbered_and_the_store_keeps_the_question() {
+    let (turns, backend, store) = setup(ScriptedBackend::replying("Es un roedor [1]."));
+    let sources = vec![
+        ContextSource { label: "capibara.md".into(), text: "El capibara es el roedor más grande.".into() },
+        ContextSource { label: "llama.md".into(), text: "La llama vive en los Andes.".into() },
+    ];
+    let stream = turns.stream(TurnInput { sources, ..input("¿Qué es un capibara?") }).await.unwrap();
+    assert_eq!(stream.sources_used, 2);
+    let summary = stream.finish().await.unwrap();
+    let sent = backend.requests()[0].messages.last().unwrap().content.clone();
+    assert!(sent.contains("[1] capibara.md\nEl capibara es el roedor más grande."), "{sent}");
+    assert!(sent.contains("[2] llama.md") && sent.ends_with("Pregunta: ¿Qué es un capibara?"), "{sent}");
+    let stored = store.recent_messages(summary.conversation_id, 10).await.unwrap();
+    assert_eq!(stored[0].content, "¿Qué es un capibara?");
+}
+
+#[tokio::test]
+async fn sources_that_do_not_fit_the_model_are_left_out() {
+    // 1,000 tokens of context: half is reserved for the answer, and no source of ~1,300 tokens fits.
+    let (turns, backend, _) = setup(ScriptedBackend::replying("No lo sé.").with_context(1_000));
+    let small = ContextSource { label: "a".into(), text: "El capibara nada.".into() };
+    let huge = ContextSource { label: "b".into(), text: "palabra ".repeat(500) };
+    let input = TurnInput { sources: vec![small, huge], ..input("¿Nada el capibara?") };
+    let stream = turns.stream(TurnInput { options: max_tokens(200), ..input }).await.unwrap();
+    assert_eq!(stream.sources_used, 1);
+    stream.finish().await.unwrap();
+    let sent = backend.requests()[0].messages.last().unwrap().content.clone();
+    assert!(sent.contains("[1] a") && !sent.contains("[2]"), "{sent}");
+}
+
+fn max_tokens(tokens: u32) -> capibara_core::chat::SamplingOptions {
+    capibara_core::chat::SamplingOptions { max_tokens: Some(tokens), ..Default::default() }
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use capibara_core::turn::{ChatTurn, TurnSettings};
 use capibara_core::{Error, Result};
 
 use crate::local_models::{self, LineProgress};
+use crate::rag::Rag;
 use crate::store::SqlStore;
 use crate::uploads::UploadStore;
 
@@ -40,6 +41,7 @@ struct Inner {
     embedder: Option<Arc<dyn Embedder>>,
     store: Arc<dyn ConversationStore>,
     turns: Option<ChatTurn>,
+    rag: Option<Arc<Rag>>,
     uploads: UploadStore,
     started: Instant,
 }
@@ -55,9 +57,10 @@ impl std::fmt::Debug for Capibara {
 
 impl Capibara {
     /// Builds every component the configuration names: the data dir, the database (migrated), the
-    /// chat backends and the embedding model. With no backend configured, the local default model
-    /// is used (builds with `local-llm`), and default model files are fetched on first use when
-    /// `models.auto_pull` allows it.
+    /// chat backends, the embedding model and, with an embedding model, retrieval (the vector
+    /// store, recovered from the ingestion ledger before this returns). With no backend configured,
+    /// the local default model is used (builds with `local-llm`), and default model files are
+    /// fetched on first use when `models.auto_pull` allows it.
     pub async fn build(config: Config) -> Result<Self> {
         config.validate()?;
         let config = blocking(move || {
@@ -78,7 +81,12 @@ impl Capibara {
             blocking(move || capibara_llm::build_chain(&llm_config)),
             build_embedder(&config.embeddings),
         );
-        Ok(Self::from_parts(config, llm?, embedder?, Arc::new(store?)))
+        let (store, embedder) = (store?, embedder?);
+        let rag = match &embedder {
+            Some(embedder) => Some(Arc::new(Rag::build(&config, Arc::clone(embedder), &store).await?)),
+            None => None,
+        };
+        Ok(Self::assemble(config, llm?, embedder, Arc::new(store), rag))
     }
 
     /// Assembles a `Capibara` from ready-made components (embedding, tests), without an embedder.
@@ -90,19 +98,47 @@ impl Capibara {
         Self::from_parts(config, llm, None, store)
     }
 
-    /// Assembles a `Capibara` from ready-made components.
+    /// As [`build`](Self::build) without chat models (for ingestion and other offline work): the
+    /// database, the embedding model and retrieval only.
+    pub async fn build_without_chat(mut config: Config) -> Result<Self> {
+        config.llm.backends.clear();
+        config.llm.local_default = false;
+        Self::build(config).await
+    }
+
+    /// Assembles a `Capibara` from ready-made components, without retrieval.
     pub fn from_parts(
         config: Config,
         llm: Option<Arc<dyn LlmBackend>>,
         embedder: Option<Arc<dyn Embedder>>,
         store: Arc<dyn ConversationStore>,
     ) -> Self {
+        Self::assemble(config, llm, embedder, store, None)
+    }
+
+    /// Assembles a `Capibara` from ready-made components, retrieval included.
+    pub fn assemble(
+        config: Config,
+        llm: Option<Arc<dyn LlmBackend>>,
+        embedder: Option<Arc<dyn Embedder>>,
+        store: Arc<dyn ConversationStore>,
+        rag: Option<Arc<Rag>>,
+    ) -> Self {
         let turns = llm
             .as_ref()
             .map(|llm| ChatTurn::new(Arc::clone(llm), Arc::clone(&store), TurnSettings::from(&config.chat)));
         let uploads = UploadStore::new(&config.storage.data_dir, config.uploads.clone());
         Self {
-            inner: Arc::new(Inner { config, llm, embedder, store, turns, uploads, started: Instant::now() }),
+            inner: Arc::new(Inner {
+                config,
+                llm,
+                embedder,
+                store,
+                turns,
+                rag,
+                uploads,
+                started: Instant::now(),
+            }),
         }
     }
 
@@ -129,6 +165,12 @@ impl Capibara {
     /// The embedding model; `Unavailable` with set-up help when none is configured.
     pub fn embedder(&self) -> Result<&Arc<dyn Embedder>> {
         self.inner.embedder.as_ref().ok_or_else(|| Error::unavailable(NO_EMBEDDER_HELP))
+    }
+
+    /// Retrieval (search, ingestion, RAG answers); `Unavailable` with set-up help when there is
+    /// no embedding model.
+    pub fn rag(&self) -> Result<&Arc<Rag>> {
+        self.inner.rag.as_ref().ok_or_else(|| Error::unavailable(NO_EMBEDDER_HELP))
     }
 
     /// The conversation store.

@@ -21,8 +21,11 @@
 //! - [`app`]: [`Capibara`], every component built from one configuration.
 //! - [`cache`]: the configured [`Cache`](capibara_core::cache::Cache) — in process or Redis.
 //! - [`evaluation`]: `capibara eval` — BM25, dense and hybrid retrieval measured on a BEIR folder.
+//! - [`ingest_progress`]: `capibara ingest`'s progress bar.
 //! - [`local_models`]: embedded defaults — the local models a configuration needs, installed on
 //!   first use.
+//! - [`rag`]: retrieval as served — the configured vector store, the ingestion ledger, search
+//!   modes and ingestion.
 //! - [`settings`]: loading `capibara.toml` and `CAPIBARA_…` overrides.
 //! - [`http`]: the router — Capibara6 routes (`/api/chat`, `/api/chat/stream`, `/api/health`,
 //!   `/api/models`, `/api/save-conversation`), OpenAI-compatible (`/v1/chat/completions`, `/v1/models`),
@@ -39,7 +42,9 @@ pub mod app;
 pub mod cache;
 pub mod evaluation;
 pub mod http;
+pub mod ingest_progress;
 pub mod local_models;
+pub mod rag;
 pub mod serve;
 pub mod settings;
 pub mod store;

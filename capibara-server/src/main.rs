@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use capibara_rag::lexical::Language;
 use capibara_rag::retrieval::{Fusion, FusionWeights};
 use capibara_server::evaluation::{self, EvalOptions};
+use capibara_server::ingest_progress::IngestBar;
 use capibara_server::local_models::{self, LineProgress};
 use capibara_server::telemetry::{self, LogFormat};
 use capibara_server::{Capibara, serve, settings};
@@ -58,6 +59,21 @@ enum Command {
         /// Also print nDCG@10 of both fusions at dense weights 0.0, 0.1, …, 1.0.
         #[arg(long)]
         sweep: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ingest files and directories into retrieval (txt, md, html, json, jsonl, BEIR folders, pdf):
+    /// chunked, embedded, indexed and recorded in the database. Unchanged documents are skipped.
+    /// Run it while the server is stopped (the vector store is locked by its user), or send files
+    /// to a running server's `POST /api/v1/rag/ingest`.
+    Ingest {
+        /// Files and directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -204,6 +220,42 @@ async fn run(command: Command, mut config: capibara_core::config::Config) -> cap
                 println!("{text}");
             } else {
                 print!("{report}");
+            }
+            Ok(())
+        }
+        Command::Ingest { paths, quiet, json } => {
+            let app = Capibara::build_without_chat(config).await?;
+            let rag = app.rag()?;
+            let mut bar = IngestBar::stderr(quiet);
+            let report = rag.ingest_paths(&paths, &mut bar).await;
+            bar.finish();
+            let report = report?;
+            if json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| capibara_core::Error::internal(e.to_string()))?;
+                println!("{text}");
+            } else {
+                let rate =
+                    if report.seconds > 0.0 { report.chunks_indexed as f64 / report.seconds } else { 0.0 };
+                println!(
+                    "ingested {} files: {} documents ({} unchanged), {} chunks indexed, {} removed, in {:.1} s \
+                     ({rate:.0} chunks/s)",
+                    report.files,
+                    report.documents,
+                    report.unchanged_documents,
+                    report.chunks_indexed,
+                    report.chunks_removed,
+                    report.seconds
+                );
+                for failure in &report.failures {
+                    println!("failed: {}: {}", failure.source, failure.error);
+                }
+            }
+            if report.files == 0 && !report.failures.is_empty() {
+                return Err(capibara_core::Error::invalid(format!(
+                    "no file could be ingested ({} failed)",
+                    report.failures.len()
+                )));
             }
             Ok(())
         }

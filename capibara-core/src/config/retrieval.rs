@@ -235,6 +235,103 @@ pub enum VectorStoreConfig {
         #[serde(default)]
         path: Option<PathBuf>,
     },
+    /// The embedded HNSW index (approximate, for large collections; the server needs the `hnsw`
+    /// feature), persisted under `path` (default: `<storage.data_dir>/vectors-hnsw`).
+    Hnsw {
+        /// The store's directory.
+        #[serde(default)]
+        path: Option<PathBuf>,
+        /// Links per node (`M`), 2 to 255.
+        #[serde(default = "default_hnsw_m")]
+        m: usize,
+        /// Candidates weighed while building (`ef_construction`), 1 to 4,096.
+        #[serde(default = "default_hnsw_ef_construction")]
+        ef_construction: usize,
+        /// Candidates kept while searching (`ef`), 1 to 4,096.
+        #[serde(default = "default_hnsw_ef_search")]
+        ef_search: usize,
+    },
+}
+
+fn default_hnsw_m() -> usize {
+    16
+}
+
+fn default_hnsw_ef_construction() -> usize {
+    200
+}
+
+fn default_hnsw_ef_search() -> usize {
+    64
+}
+
+impl VectorStoreConfig {
+    fn validate(&self) -> Result<()> {
+        match self {
+            Self::Exact { .. } => Ok(()),
+            Self::Hnsw { m, ef_construction, ef_search, .. } => {
+                if !(2..=255).contains(m) {
+                    return Err(Error::invalid(format!("retrieval.store.m must be 2..=255, got {m}")));
+                }
+                for (name, value) in [("ef_construction", ef_construction), ("ef_search", ef_search)] {
+                    if !(1..=4_096).contains(value) {
+                        return Err(Error::invalid(format!(
+                            "retrieval.store.{name} must be 1..=4096, got {value}"
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How documents are split and which files are accepted (`[retrieval.ingest]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Most (estimated) tokens per chunk.
+    pub chunk_tokens: usize,
+    /// Tokens repeated between consecutive chunks of a document.
+    pub overlap_tokens: usize,
+    /// Largest file accepted, in bytes (checked before reading; also the HTTP upload limit).
+    pub max_file_bytes: u64,
+    /// Most files in one HTTP ingestion request.
+    pub max_files_per_request: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            chunk_tokens: 256,
+            overlap_tokens: 32,
+            max_file_bytes: 20 * 1024 * 1024,
+            max_files_per_request: 64,
+        }
+    }
+}
+
+impl IngestSettings {
+    fn validate(&self) -> Result<()> {
+        if self.chunk_tokens < 16 || self.chunk_tokens > 8_192 {
+            return Err(Error::invalid(format!(
+                "retrieval.ingest.chunk_tokens must be 16..=8192, got {}",
+                self.chunk_tokens
+            )));
+        }
+        if self.overlap_tokens * 2 >= self.chunk_tokens {
+            return Err(Error::invalid(
+                "retrieval.ingest.overlap_tokens must be less than half of chunk_tokens",
+            ));
+        }
+        if self.max_file_bytes == 0 || self.max_file_bytes > 1 << 30 {
+            return Err(Error::invalid("retrieval.ingest.max_file_bytes must be 1..=1073741824"));
+        }
+        if self.max_files_per_request == 0 || self.max_files_per_request > 10_000 {
+            return Err(Error::invalid("retrieval.ingest.max_files_per_request must be 1..=10000"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for VectorStoreConfig {
@@ -286,6 +383,8 @@ pub struct RetrievalConfig {
     pub rag: RagSettings,
     /// The result cache of mini retrieval.
     pub cache: CacheConfig,
+    /// Chunking and file limits of ingestion.
+    pub ingest: IngestSettings,
 }
 
 impl Default for RetrievalConfig {
@@ -297,6 +396,7 @@ impl Default for RetrievalConfig {
             fusion: Fusion::default(),
             rag: RagSettings::default(),
             cache: CacheConfig::default(),
+            ingest: IngestSettings::default(),
         }
     }
 }
@@ -308,6 +408,8 @@ impl RetrievalConfig {
             .map_err(|e| Error::invalid(format!("retrieval.collection: {e}")))?;
         self.fusion.validate()?;
         self.rag.validate()?;
+        self.store.validate()?;
+        self.ingest.validate()?;
         match &self.cache {
             CacheConfig::Memory { capacity } if *capacity == 0 || *capacity > 10_000_000 => {
                 Err(Error::invalid("retrieval.cache.capacity must be 1..=10000000"))

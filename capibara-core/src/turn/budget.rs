@@ -9,7 +9,7 @@ use crate::chat::Message;
 use crate::error::{Error, Result};
 
 /// Tokens of role markers and separators around each message.
-const FRAMING_TOKENS: u32 = 4;
+pub const FRAMING_TOKENS: u32 = 4;
 
 /// Conservative token estimate of a text.
 pub fn estimate_tokens(text: &str) -> u32 {

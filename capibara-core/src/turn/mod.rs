@@ -7,6 +7,7 @@
 //! stores nothing, so the caller can simply retry.
 
 pub mod budget;
+pub mod context;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +24,8 @@ use crate::config::ChatConfig;
 use crate::error::{Error, Result};
 use crate::llm::{ChatStream, LlmBackend};
 use crate::store::{AppendRequest, Attachment, ConversationStore, NewMessage, title_from};
+
+pub use context::ContextSource;
 
 /// The built-in Spanish system prompt.
 pub const DEFAULT_SYSTEM_PROMPT: &str = include_str!("system_prompt_es.txt");
@@ -58,6 +61,9 @@ pub struct TurnInput {
     pub options: SamplingOptions,
     /// Saving a turn twice with the same key stores it once.
     pub idempotency_key: Option<String>,
+    /// Retrieved passages to answer from, best first; as many as fit the model's budget are put
+    /// before the question, numbered ([`context`]). The stored message is the question alone.
+    pub sources: Vec<ContextSource>,
 }
 
 /// A finished (or interrupted and stored) turn.
@@ -142,6 +148,8 @@ pub struct TurnStream {
     pub conversation_id: Uuid,
     /// The model that answers.
     pub model: String,
+    /// How many of [`TurnInput::sources`] fit in the prompt (the first ones).
+    pub sources_used: usize,
     receiver: mpsc::Receiver<Result<TurnEvent>>,
 }
 
@@ -217,10 +225,20 @@ impl ChatTurn {
         options.temperature.get_or_insert(self.settings.default_temperature);
         let context = self.llm.capabilities().max_context_tokens;
         let answer_reserve = options.max_tokens.unwrap_or(self.settings.default_max_tokens).min(context / 2);
-        let user = Message::user(prompt_text(&message, &input.attachments));
+        let prompt_budget = context.saturating_sub(answer_reserve);
+        let question = prompt_text(&message, &input.attachments);
         let system =
             (!self.settings.system_prompt.is_empty()).then(|| Message::system(&self.settings.system_prompt));
-        let messages = budget::fit_history(system, history, user, context.saturating_sub(answer_reserve))?;
+        let (user_text, sources_used) = if input.sources.is_empty() {
+            (question, 0)
+        } else {
+            let fixed = budget::estimate_tokens(&question)
+                + system.as_ref().map_or(0, |s| budget::estimate_tokens(&s.content))
+                + 2 * budget::FRAMING_TOKENS;
+            let room = prompt_budget.saturating_sub(fixed) / 100 * context::SOURCES_SHARE_PERCENT;
+            context::with_sources(&question, &input.sources, room)
+        };
+        let messages = budget::fit_history(system, history, Message::user(user_text), prompt_budget)?;
 
         let request = ChatRequest { model: input.model.clone(), messages, options, tools: Vec::new() };
         let stream = self.llm.chat_stream(request).await?;
@@ -241,7 +259,7 @@ impl ChatTurn {
             started,
         };
         tokio::spawn(pump(stream, sender, pending));
-        Ok(TurnStream { conversation_id, model, receiver })
+        Ok(TurnStream { conversation_id, model, sources_used, receiver })
     }
 
     fn validate(&self, input: &TurnInput) -> Result<String> {

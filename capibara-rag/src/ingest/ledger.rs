@@ -45,18 +45,33 @@ pub struct ChunkRecord {
     pub metadata: Metadata,
 }
 
+/// A document an ingestion left unfinished: what recovery must write and remove.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDocument {
+    /// The document as recorded.
+    pub document: DocumentRecord,
+    /// Its chunks, to be (re)written to the index.
+    pub chunks: Vec<ChunkRecord>,
+    /// Ids of an earlier version's chunks the new version lacks, to be removed from the index.
+    pub stale: Vec<String>,
+}
+
 /// Where ingestion records documents and chunks (a relational store in the server).
+///
+/// Implementations keep each call atomic: after a crash a document is either as it was before
+/// [`begin`](Self::begin) or pending with its full chunk list and stale ids.
 #[async_trait]
 pub trait IngestLedger: Send + Sync {
     /// Whether this version (`content_hash`) of the document is already fully indexed.
     async fn is_indexed(&self, doc_id: &str, content_hash: &str) -> Result<bool>;
     /// Records `document` as pending with exactly `chunks` (replacing an earlier version) in one
-    /// transaction; returns the ids of the earlier version's chunks that the new one lacks.
+    /// transaction, remembering the ids of the earlier version's chunks that the new one lacks
+    /// (added to any still remembered from an unfinished earlier attempt); returns those ids.
     async fn begin(&self, document: &DocumentRecord, chunks: &[ChunkRecord]) -> Result<Vec<String>>;
-    /// Marks the document indexed.
+    /// Marks the document indexed and forgets its stale ids.
     async fn complete(&self, doc_id: &str) -> Result<()>;
-    /// The documents left pending, with their chunks.
-    async fn pending(&self) -> Result<Vec<(DocumentRecord, Vec<ChunkRecord>)>>;
+    /// The documents left pending, with their chunks and stale ids.
+    async fn pending(&self) -> Result<Vec<PendingDocument>>;
     /// Every chunk of every indexed document.
     async fn indexed_chunks(&self) -> Result<Vec<ChunkRecord>>;
 }
@@ -65,6 +80,7 @@ pub trait IngestLedger: Send + Sync {
 struct Ledger {
     documents: BTreeMap<String, (DocumentRecord, bool)>,
     chunks: BTreeMap<String, Vec<ChunkRecord>>,
+    stale: BTreeMap<String, Vec<String>>,
 }
 
 /// An [`IngestLedger`] in memory, for programs without a database and for tests.
@@ -97,36 +113,39 @@ impl IngestLedger for MemoryLedger {
 
     async fn begin(&self, document: &DocumentRecord, chunks: &[ChunkRecord]) -> Result<Vec<String>> {
         let mut state = self.lock();
-        let stale = state
-            .chunks
-            .get(&document.doc_id)
-            .map(|old| {
-                old.iter()
-                    .filter(|c| !chunks.iter().any(|new| new.id == c.id))
-                    .map(|c| c.id.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let kept: std::collections::HashSet<&str> = chunks.iter().map(|c| c.id.as_str()).collect();
+        let mut stale: Vec<String> = state.stale.get(&document.doc_id).cloned().unwrap_or_default();
+        for old in state.chunks.get(&document.doc_id).into_iter().flatten() {
+            if !stale.contains(&old.id) {
+                stale.push(old.id.clone());
+            }
+        }
+        stale.retain(|id| !kept.contains(id.as_str()));
         state.documents.insert(document.doc_id.clone(), (document.clone(), false));
         state.chunks.insert(document.doc_id.clone(), chunks.to_vec());
+        state.stale.insert(document.doc_id.clone(), stale.clone());
         Ok(stale)
     }
 
     async fn complete(&self, doc_id: &str) -> Result<()> {
-        if let Some((_, indexed)) = self.lock().documents.get_mut(doc_id) {
+        let mut state = self.lock();
+        if let Some((_, indexed)) = state.documents.get_mut(doc_id) {
             *indexed = true;
         }
+        state.stale.remove(doc_id);
         Ok(())
     }
 
-    async fn pending(&self) -> Result<Vec<(DocumentRecord, Vec<ChunkRecord>)>> {
+    async fn pending(&self) -> Result<Vec<PendingDocument>> {
         let state = self.lock();
         Ok(state
             .documents
             .values()
             .filter(|(_, indexed)| !indexed)
-            .map(|(document, _)| {
-                (document.clone(), state.chunks.get(&document.doc_id).cloned().unwrap_or_default())
+            .map(|(document, _)| PendingDocument {
+                document: document.clone(),
+                chunks: state.chunks.get(&document.doc_id).cloned().unwrap_or_default(),
+                stale: state.stale.get(&document.doc_id).cloned().unwrap_or_default(),
             })
             .collect())
     }

@@ -31,11 +31,15 @@ pub const BEIR_CORPUS: &str = "corpus.jsonl";
 pub struct LoadOptions {
     /// Files larger than this many bytes fail with [`Error::TooLarge`], checked before reading.
     pub max_file_bytes: u64,
+    /// Name documents (`Document::source`) by their path relative to the ingest root rather than
+    /// by the path they were read from: for files whose location means nothing to their readers,
+    /// such as uploads waiting in a temporary directory.
+    pub relative_sources: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { max_file_bytes: DEFAULT_MAX_FILE_BYTES }
+        Self { max_file_bytes: DEFAULT_MAX_FILE_BYTES, relative_sources: false }
     }
 }
 
@@ -86,14 +90,14 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
 pub fn load_file(file: &SourceFile, options: &LoadOptions) -> Result<Vec<Document>> {
     let _span =
         tracing::debug_span!("ingest_file", path = %file.path.display(), format = %file.format).entered();
-    let name = file.path.display().to_string();
+    let name = source_name(file, options);
     let handle = File::open(&file.path).map_err(|e| not_readable(&file.path, &e, "cannot open"))?;
     let size = handle.metadata().map_err(|e| not_readable(&file.path, &e, "cannot stat"))?.len();
     check_size(&name, size, options.max_file_bytes)?;
 
     if file.format == Format::JsonLines {
         let records = json_lines_records(&name, BufReader::new(handle.take(options.max_file_bytes)))?;
-        return Ok(record_documents(file, records, true));
+        return Ok(record_documents(file, records, true, options));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     // Read at most one byte past the limit, in case the file grew since it was measured.
@@ -105,27 +109,29 @@ pub fn load_file(file: &SourceFile, options: &LoadOptions) -> Result<Vec<Documen
 
     if file.format == Format::Pdf || bytes.starts_with(b"%PDF-") {
         let text = pdf_to_text(&name, &bytes)?;
-        return Ok(vec![file_document(file, None, text)]);
+        return Ok(vec![file_document(file, None, text, options)]);
     }
     let text = as_text(&name, bytes)?;
     let source = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(match file.format {
-        Format::Text => vec![file_document(file, None, normalize_text(source))],
+        Format::Text => vec![file_document(file, None, normalize_text(source), options)],
         Format::Markdown => {
             let markdown = markdown_to_text(source);
-            vec![file_document(file, markdown.title, markdown.text)]
+            vec![file_document(file, markdown.title, markdown.text, options)]
         }
         Format::Html => {
             let html = html_to_text(source);
-            vec![file_document(file, html.title, html.text)]
+            vec![file_document(file, html.title, html.text, options)]
         }
         Format::Json => {
             let single = source.trim_start().starts_with('{');
-            record_documents(file, json_records(&name, source)?, !single)
+            record_documents(file, json_records(&name, source)?, !single, options)
         }
         // Both are read above; kept here so every format has one arm.
-        Format::JsonLines => record_documents(file, json_lines_records(&name, source.as_bytes())?, true),
-        Format::Pdf => vec![file_document(file, None, pdf_to_text(&name, source.as_bytes())?)],
+        Format::JsonLines => {
+            record_documents(file, json_lines_records(&name, source.as_bytes())?, true, options)
+        }
+        Format::Pdf => vec![file_document(file, None, pdf_to_text(&name, source.as_bytes())?, options)],
     })
 }
 
@@ -191,9 +197,14 @@ fn relative_path(root: &Path, path: &Path) -> String {
     relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
-fn file_document(file: &SourceFile, title: Option<String>, text: String) -> Document {
+/// How a document of `file` is named.
+fn source_name(file: &SourceFile, options: &LoadOptions) -> String {
+    if options.relative_sources { file.relative.clone() } else { file.path.display().to_string() }
+}
+
+fn file_document(file: &SourceFile, title: Option<String>, text: String, options: &LoadOptions) -> Document {
     Document {
-        source: file.path.display().to_string(),
+        source: source_name(file, options),
         doc_id: file_document_id(&file.relative),
         title,
         text,
@@ -203,8 +214,13 @@ fn file_document(file: &SourceFile, title: Option<String>, text: String) -> Docu
 
 /// Documents of JSON records; a record without an id gets one from the file and, when the file
 /// holds several records, its text.
-fn record_documents(file: &SourceFile, records: Vec<Record>, several: bool) -> Vec<Document> {
-    let source = file.path.display().to_string();
+fn record_documents(
+    file: &SourceFile,
+    records: Vec<Record>,
+    several: bool,
+    options: &LoadOptions,
+) -> Vec<Document> {
+    let source = source_name(file, options);
     records
         .into_iter()
         .map(|record| {

@@ -58,10 +58,14 @@ fn files_over_the_limit_are_refused_before_reading() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "grande.txt", &[b'a'; 3000]);
     let files = discover(&[dir.path().to_path_buf()]).unwrap();
-    let err = load_file(&files[0], &LoadOptions { max_file_bytes: 2048 }).unwrap_err();
+    let err =
+        load_file(&files[0], &LoadOptions { max_file_bytes: 2048, ..LoadOptions::default() }).unwrap_err();
     assert!(matches!(err, Error::TooLarge(_)), "{err}");
     assert!(err.to_string().contains("is 2.9 KiB (3000 bytes), over the 2.0 KiB limit"), "{err}");
-    assert_eq!(load_file(&files[0], &LoadOptions { max_file_bytes: 3000 }).unwrap().len(), 1);
+    assert_eq!(
+        load_file(&files[0], &LoadOptions { max_file_bytes: 3000, ..LoadOptions::default() }).unwrap().len(),
+        1
+    );
 }
 
 #[test]

@@ -67,9 +67,11 @@ pub mod tokens;
 
 pub use chunk::{Chunk, ChunkOptions, Chunker, DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, MIN_MAX_TOKENS};
 pub use document::{Document, Format};
-pub use ledger::{ChunkRecord, DocumentRecord, IngestLedger, MemoryLedger};
+pub use ledger::{ChunkRecord, DocumentRecord, IngestLedger, MemoryLedger, PendingDocument};
 pub use load::{
     BEIR_CORPUS, DEFAULT_MAX_FILE_BYTES, LoadOptions, SourceFile, discover, load_file, load_paths,
 };
-pub use pipeline::{IngestEvent, IngestProgress, IngestReport, Ingestor, Silent};
+pub use pipeline::{
+    IngestEvent, IngestFailure, IngestProgress, IngestReport, Ingestor, RecoveryReport, Silent,
+};
 pub use tokens::{ApproxTokenCounter, TokenCounter};

@@ -18,6 +18,22 @@ use crate::retrieval::{HybridIndex, IndexedText};
 /// Chunks gathered before one round of embedding: several small documents share a batch.
 const CHUNKS_PER_ROUND: usize = 256;
 
+/// Ids looked up in the vector store at once when checking it against the ledger.
+const LOOKUP_BATCH: usize = 512;
+
+/// What [`Ingestor::recover`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecoveryReport {
+    /// Interrupted documents finished.
+    pub finished_documents: usize,
+    /// Stale chunks of replaced documents removed from the vector store.
+    pub stale_removed: u64,
+    /// Chunks the vector store lacked, embedded again from the ledger.
+    pub vectors_restored: usize,
+    /// Chunks loaded into the lexical side.
+    pub chunks_loaded: usize,
+}
+
 /// What happened during ingestion, reported as it happens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IngestEvent {
@@ -63,6 +79,17 @@ impl IngestProgress for Silent {
     fn event(&mut self, _: IngestEvent) {}
 }
 
+/// A file that could not be ingested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestFailure {
+    /// The file.
+    pub source: String,
+    /// The error's code (`invalid_input`, `too_large`, `not_found`, …).
+    pub code: &'static str,
+    /// What went wrong.
+    pub error: String,
+}
+
 /// The outcome of an ingestion.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IngestReport {
@@ -77,7 +104,7 @@ pub struct IngestReport {
     /// Chunks of earlier versions removed.
     pub chunks_removed: usize,
     /// Files that failed, with the reason.
-    pub failures: Vec<(String, String)>,
+    pub failures: Vec<IngestFailure>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -110,19 +137,71 @@ impl Ingestor {
         Self { index, ledger, chunker, load }
     }
 
-    /// Finishes documents an interrupted ingestion left pending (their chunks are re-embedded and
-    /// written again; writes are idempotent), then fills the lexical side of the index from the
-    /// ledger. Call once at start, before serving searches. Returns the documents recovered.
-    pub async fn recover(&self) -> Result<usize> {
-        let pending = self.ledger.pending().await?;
-        for (document, chunks) in &pending {
-            tracing::warn!(doc_id = %document.doc_id, chunks = chunks.len(), "finishing an interrupted ingestion");
-            self.index.add(chunks.iter().map(indexed_text).collect()).await?;
-            self.ledger.complete(&document.doc_id).await?;
+    /// Brings the index back into agreement with the ledger; call once at start, before serving
+    /// searches.
+    ///
+    /// Documents an interrupted ingestion left pending are finished: their stale chunks removed,
+    /// their chunks re-embedded and written again (writes are idempotent). Then the vector store
+    /// is checked against the ledger: when it holds fewer vectors than the ledger has indexed
+    /// chunks (a new or emptied store, a store switched by configuration), the missing ones are
+    /// embedded again from the ledger's text. Finally the lexical side is filled from the ledger.
+    pub async fn recover(&self) -> Result<RecoveryReport> {
+        let mut report = RecoveryReport::default();
+        for pending in self.ledger.pending().await? {
+            let doc_id = &pending.document.doc_id;
+            tracing::warn!(%doc_id, chunks = pending.chunks.len(), "finishing an interrupted ingestion");
+            if !pending.stale.is_empty() {
+                report.stale_removed += self.index.remove(&pending.stale).await?;
+            }
+            self.index.add(pending.chunks.iter().map(indexed_text).collect()).await?;
+            self.ledger.complete(doc_id).await?;
+            report.finished_documents += 1;
         }
         let chunks = self.ledger.indexed_chunks().await?;
-        self.index.load_lexical(chunks.iter().map(indexed_text))?;
-        Ok(pending.len())
+        let stored = self.index.store().count(self.index.collection()).await?;
+        if stored < chunks.len() as u64 {
+            let missing = self.missing_vectors(&chunks).await?;
+            tracing::warn!(
+                missing = missing.len(),
+                "the vector store lacks ledger chunks; embedding them again"
+            );
+            report.vectors_restored = missing.len();
+            for batch in missing.chunks(CHUNKS_PER_ROUND) {
+                self.index.add(batch.iter().map(|&i| indexed_text(&chunks[i])).collect()).await?;
+            }
+        } else if stored > chunks.len() as u64 {
+            tracing::warn!(
+                stored,
+                ledger = chunks.len(),
+                "the vector store holds vectors the ledger does not know; they are found by dense search only"
+            );
+        }
+        report.chunks_loaded = self.index.load_lexical(chunks.iter().map(indexed_text))?;
+        Ok(report)
+    }
+
+    /// Positions in `chunks` of those without a vector in the store.
+    async fn missing_vectors(&self, chunks: &[ChunkRecord]) -> Result<Vec<usize>> {
+        let mut missing = Vec::new();
+        for (batch_number, batch) in chunks.chunks(LOOKUP_BATCH).enumerate() {
+            let ids: Vec<String> = batch.iter().map(|c| c.id.clone()).collect();
+            let found: std::collections::HashSet<String> = self
+                .index
+                .store()
+                .get(self.index.collection(), &ids)
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            missing.extend(
+                batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, chunk)| !found.contains(&chunk.id))
+                    .map(|(i, _)| batch_number * LOOKUP_BATCH + i),
+            );
+        }
+        Ok(missing)
     }
 
     /// Ingests every supported file under `paths`. A file that cannot be read is reported in
@@ -131,6 +210,17 @@ impl Ingestor {
     pub async fn ingest_paths(
         &self,
         paths: &[PathBuf],
+        progress: &mut dyn IngestProgress,
+    ) -> Result<IngestReport> {
+        self.ingest_paths_with(paths, &self.load, progress).await
+    }
+
+    /// As [`ingest_paths`](Self::ingest_paths), loading with `load` instead of the ingestor's
+    /// own options.
+    pub async fn ingest_paths_with(
+        &self,
+        paths: &[PathBuf],
+        load: &LoadOptions,
         progress: &mut dyn IngestProgress,
     ) -> Result<IngestReport> {
         let started = Instant::now();
@@ -142,9 +232,10 @@ impl Ingestor {
         let mut report = IngestReport::default();
         let mut round = Vec::new();
         for file in &files {
-            let source = file.path.display().to_string();
+            let source =
+                if load.relative_sources { file.relative.clone() } else { file.path.display().to_string() };
             let loaded = {
-                let (file, options) = (file.clone(), self.load.clone());
+                let (file, options) = (file.clone(), load.clone());
                 tokio::task::spawn_blocking(move || load_file(&file, &options)).await
             };
             match loaded {
@@ -156,7 +247,11 @@ impl Ingestor {
                 Ok(Err(error)) => {
                     progress
                         .event(IngestEvent::FileFailed { source: source.clone(), error: error.to_string() });
-                    report.failures.push((source, error.to_string()));
+                    report.failures.push(IngestFailure {
+                        source,
+                        code: error.code(),
+                        error: error.to_string(),
+                    });
                 }
                 Err(error) => {
                     return Err(capibara_core::Error::internal(format!("loading {source}: {error}")));

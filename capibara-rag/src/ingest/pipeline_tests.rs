@@ -87,11 +87,56 @@ async fn recovery_finishes_pending_documents_and_reloads_the_lexical_side() {
     // A new process: fresh lexical side over the same vector store and ledger.
     let index = index(store).await;
     let restarted = ingestor(index.clone(), ledger.clone());
-    assert_eq!(restarted.recover().await.unwrap(), 1);
+    assert_eq!(restarted.recover().await.unwrap().finished_documents, 1);
     assert!(ledger.pending().await.unwrap().is_empty());
     assert_eq!(index.len(), 2, "both documents' chunks are on the lexical side");
     assert!(found(&index, "llama hierba").await[0].contains("llama"));
     assert!(found(&index, "capibara").await[0].contains("capibara"));
+}
+
+#[tokio::test]
+async fn recovery_removes_the_stale_chunks_of_an_interrupted_edit() {
+    let ledger = Arc::new(MemoryLedger::new());
+    let store: Arc<dyn VectorStore> = Arc::new(ExactStore::in_memory());
+    let first = ingestor(index(store.clone()).await, ledger.clone());
+    first
+        .ingest_documents(vec![document("d", "Las lagunas andinas tienen flamencos.")], &mut Silent)
+        .await
+        .unwrap();
+    let old_ids: Vec<String> = ledger.indexed_chunks().await.unwrap().into_iter().map(|c| c.id).collect();
+    // An edit recorded in the ledger, then a crash before the old vectors were removed.
+    let edited = document("d", "El volcán Teide está en Tenerife.");
+    let chunks = Chunker::new(ChunkOptions::default()).unwrap().chunk(&edited);
+    let stale = ledger
+        .begin(&document_record(&edited), &chunks.iter().map(chunk_record).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(stale, old_ids);
+    assert_eq!(ledger.pending().await.unwrap()[0].stale, old_ids, "the ledger remembers what to remove");
+
+    let index = index(store.clone()).await;
+    let report = ingestor(index.clone(), ledger.clone()).recover().await.unwrap();
+    assert_eq!((report.finished_documents, report.stale_removed), (1, old_ids.len() as u64));
+    assert!(store.get(index.collection(), &old_ids).await.unwrap().is_empty());
+    assert_eq!(store.count(index.collection()).await.unwrap(), chunks.len() as u64);
+    assert!(found(&index, "flamencos").await.iter().all(|text| !text.contains("flamencos")));
+}
+
+#[tokio::test]
+async fn recovery_embeds_again_what_an_empty_vector_store_lacks() {
+    let ledger = Arc::new(MemoryLedger::new());
+    let first = ingestor(index(Arc::new(ExactStore::in_memory())).await, ledger.clone());
+    let docs = vec![document("a", "El capibara nada muy bien."), document("b", "La llama come hierba.")];
+    let ingested = first.ingest_documents(docs, &mut Silent).await.unwrap().chunks_indexed;
+
+    // The same ledger over a new, empty store (the configuration switched stores).
+    let store: Arc<dyn VectorStore> = Arc::new(ExactStore::in_memory());
+    let index = index(store.clone()).await;
+    let report = ingestor(index.clone(), ledger).recover().await.unwrap();
+    assert_eq!((report.vectors_restored, report.chunks_loaded), (ingested, ingested));
+    assert_eq!(store.count(index.collection()).await.unwrap(), ingested as u64);
+    let dense = SearchRequest { query: "llama hierba".into(), k: 1, filter: None, mode: SearchMode::Dense };
+    assert!(index.search(&dense, None).await.unwrap().hits[0].text.contains("llama"));
 }
 
 #[tokio::test]
@@ -111,7 +156,8 @@ async fn unreadable_files_are_reported_and_the_rest_is_ingested() {
     let report = ingestor.ingest_paths(&[dir.path().to_owned()], &mut Collect(&mut events)).await.unwrap();
     assert_eq!(report.files, 1);
     assert_eq!(report.failures.len(), 1);
-    assert!(report.failures[0].0.ends_with("roto.txt"), "{report:?}");
+    assert!(report.failures[0].source.ends_with("roto.txt"), "{report:?}");
+    assert_eq!(report.failures[0].code, "invalid_input");
     assert!(matches!(events[0], IngestEvent::Discovered { files: 2, .. }), "{events:?}");
     assert!(events.iter().any(|e| matches!(e, IngestEvent::Indexed { chunks: 1 })), "{events:?}");
     assert!(found(&index, "roedor").await[0].contains("capibara"));

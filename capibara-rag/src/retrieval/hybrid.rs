@@ -14,6 +14,7 @@ use capibara_core::embed::Embedder;
 use capibara_core::vector::{Filter, MAX_K, Metadata, ScoredRecord, VectorQuery, VectorRecord, VectorStore};
 use capibara_core::{Error, Result};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::fusion::{Fuse, Fusion, Ranked};
 use crate::lexical::{Analyzer, Bm25Index};
@@ -99,6 +100,16 @@ struct LexicalSide {
     bm25: Bm25Index,
     docs: HashMap<String, (String, Metadata)>,
     field_counts: HashMap<String, usize>,
+    /// XOR of the hashes of the ids in `docs` (see [`HybridIndex::fingerprint`]).
+    fingerprint: u64,
+}
+
+/// A stable 64-bit hash of an entry id (the first 8 bytes of its SHA-256).
+fn id_hash(id: &str) -> u64 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(bytes)
 }
 
 impl LexicalSide {
@@ -108,12 +119,14 @@ impl LexicalSide {
         for field in entry.metadata.keys() {
             *self.field_counts.entry(field.clone()).or_default() += 1;
         }
+        self.fingerprint ^= id_hash(&entry.id);
         self.docs.insert(entry.id, (entry.text, entry.metadata));
         Ok(())
     }
 
     fn remove(&mut self, id: &str) -> bool {
         let Some((_, metadata)) = self.docs.remove(id) else { return false };
+        self.fingerprint ^= id_hash(id);
         self.bm25.remove(id);
         for field in metadata.keys() {
             if let Some(count) = self.field_counts.get_mut(field) {
@@ -163,6 +176,7 @@ impl HybridIndex {
             bm25: Bm25Index::new(analyzer),
             docs: HashMap::new(),
             field_counts: HashMap::new(),
+            fingerprint: 0,
         };
         Ok(Self { embedder, store, collection, lexical: RwLock::new(lexical), fusion })
     }
@@ -175,6 +189,18 @@ impl HybridIndex {
     /// The embedder.
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
+    }
+
+    /// The vector store.
+    pub fn store(&self) -> &Arc<dyn VectorStore> {
+        &self.store
+    }
+
+    /// A fingerprint of the indexed entries (their ids, which are content hashes): equal
+    /// whenever two indexes hold the same entries, in any process, and different after any
+    /// change. Caches key results with it, so a cached result never outlives the data it came from.
+    pub fn fingerprint(&self) -> u64 {
+        self.read_lexical().fingerprint
     }
 
     /// The lexical analyzer.

@@ -106,6 +106,11 @@ impl Retriever {
         Ok(Self { index, cache, settings })
     }
 
+    /// The index searched.
+    pub fn index(&self) -> &Arc<HybridIndex> {
+        &self.index
+    }
+
     /// The settings.
     pub fn settings(&self) -> &RagSettings {
         &self.settings
@@ -246,6 +251,7 @@ impl Retriever {
         let identity = serde_json::json!({
             "collection": self.index.collection(),
             "embedder": self.index.embedder().model_id(),
+            "contents": self.index.fingerprint(),
             "query": query.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(),
             "k": k,
             "filter": filter,

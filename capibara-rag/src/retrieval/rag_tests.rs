@@ -94,6 +94,24 @@ async fn mini_returns_the_top_five_and_caches_complete_results() {
 }
 
 #[tokio::test]
+async fn a_change_to_the_index_makes_cached_results_stale() {
+    let (retriever, embedder, _) = retriever(Duration::ZERO, RagSettings::default()).await;
+    let before = retriever.mini("capibara", None).await.unwrap();
+    let newcomer = entry("g", "El capibara bebé sigue a su madre", json!({"topic": "animales"}));
+    retriever.index().add(vec![newcomer]).await.unwrap();
+    let after = retriever.mini("capibara", None).await.unwrap();
+    assert!(!after.cached, "a new entry changes the answer, so the old one is not served");
+    assert!(after.hits.iter().any(|hit| hit.id == "g"), "{after:?}");
+    assert_ne!(after.hits, before.hits);
+    retriever.index().remove(&["g".to_owned()]).await.unwrap();
+    let calls = embedder.calls.load(Ordering::SeqCst);
+    let restored = retriever.mini("capibara", None).await.unwrap();
+    assert!(restored.cached, "the same contents as before: the first answer is valid again");
+    assert_eq!(restored.hits, before.hits);
+    assert_eq!(embedder.calls.load(Ordering::SeqCst), calls);
+}
+
+#[tokio::test]
 async fn a_slow_dense_side_makes_mini_partial_within_its_budget_and_uncached() {
     let (retriever, _, cache) = retriever(Duration::from_millis(400), RagSettings::default()).await;
     let started = std::time::Instant::now();

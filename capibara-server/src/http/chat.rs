@@ -17,6 +17,8 @@ use uuid::Uuid;
 
 use super::chat_input::{ChatCall, form_from_json, form_from_multipart};
 use super::error::ApiError;
+use super::rag::{RetrievalInfo, SourceOut};
+use super::rag_answer::RagContext;
 use super::{ollama, sse};
 use crate::app::Capibara;
 
@@ -65,7 +67,7 @@ pub(crate) async fn chat_stream(State(app): State<Capibara>, request: Request) -
     }
 }
 
-fn is_multipart(headers: &HeaderMap) -> bool {
+pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -74,6 +76,11 @@ fn is_multipart(headers: &HeaderMap) -> bool {
 
 /// Reads a JSON body within the JSON size limit, insisting on a JSON content type.
 pub(crate) async fn read_json_body(app: &Capibara, request: Request) -> Result<bytes::Bytes, ApiError> {
+    read_json_body_within(request, app.config().server.max_json_bytes).await
+}
+
+/// Reads a JSON body of at most `limit` bytes, insisting on a JSON content type.
+pub(crate) async fn read_json_body_within(request: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -87,7 +94,6 @@ pub(crate) async fn read_json_body(app: &Capibara, request: Request) -> Result<b
             "expected `Content-Type: application/json` (or multipart/form-data with files)",
         ));
     }
-    let limit = app.config().server.max_json_bytes;
     axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -147,9 +153,32 @@ struct ChatAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning: Option<String>,
     latency_ms: u64,
+    /// With `use_rag`: the sources the model was given, numbered as it may cite them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sources: Option<Vec<SourceOut>>,
+    /// With `use_rag`: how retrieval went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retrieval: Option<RetrievalInfo>,
 }
 
-async fn chat(app: &Capibara, call: ChatCall) -> Result<Json<ChatAnswer>, ApiError> {
+/// Retrieves for a `use_rag` call and gives the sources to its turn; discards the call's
+/// uploads when retrieval fails.
+async fn with_context(app: &Capibara, call: &mut ChatCall) -> Result<Option<RagContext>, ApiError> {
+    let Some(rag) = &call.rag else { return Ok(None) };
+    match RagContext::retrieve(app, &call.input.message, rag).await {
+        Ok(context) => {
+            call.input.sources = context.sources.clone();
+            Ok(Some(context))
+        }
+        Err(error) => {
+            app.uploads().discard(&call.input.attachments).await;
+            Err(error.into())
+        }
+    }
+}
+
+async fn chat(app: &Capibara, mut call: ChatCall) -> Result<Json<ChatAnswer>, ApiError> {
+    let context = with_context(app, &mut call).await?;
     let files: Vec<FileInfo> = call
         .input
         .attachments
@@ -169,10 +198,14 @@ async fn chat(app: &Capibara, call: ChatCall) -> Result<Json<ChatAnswer>, ApiErr
         }
     };
     let timeout = app.config().server.request_timeout;
+    let mut sources_used = 0;
     let summary = match turns.stream(call.input).await {
-        Ok(stream) => tokio::time::timeout(timeout, stream.finish())
-            .await
-            .unwrap_or_else(|_| Err(Error::Timeout(format!("the answer took longer than {timeout:?}")))),
+        Ok(stream) => {
+            sources_used = stream.sources_used;
+            tokio::time::timeout(timeout, stream.finish())
+                .await
+                .unwrap_or_else(|_| Err(Error::Timeout(format!("the answer took longer than {timeout:?}"))))
+        }
         Err(error) => {
             app.uploads().discard(&attachments).await;
             Err(error)
@@ -189,6 +222,8 @@ async fn chat(app: &Capibara, call: ChatCall) -> Result<Json<ChatAnswer>, ApiErr
         usage: summary.usage,
         reasoning: call.include_reasoning.then_some(summary.reasoning).flatten(),
         latency_ms: summary.latency_ms,
+        sources: context.as_ref().map(|c| c.used(sources_used)),
+        retrieval: context.map(|c| c.retrieval),
     }))
 }
 
@@ -212,6 +247,8 @@ struct DoneFrame<'a> {
     finish_reason: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sources: Option<&'a [SourceOut]>,
 }
 
 #[derive(Serialize)]
@@ -222,7 +259,8 @@ struct ErrorFrame<'a> {
     conversation_id: Uuid,
 }
 
-async fn stream(app: &Capibara, call: ChatCall) -> Result<Response, ApiError> {
+async fn stream(app: &Capibara, mut call: ChatCall) -> Result<Response, ApiError> {
+    let context = with_context(app, &mut call).await?;
     let attachments = call.input.attachments.clone();
     let started = match app.turns() {
         Ok(turns) => turns.stream(call.input).await,
@@ -237,6 +275,7 @@ async fn stream(app: &Capibara, call: ChatCall) -> Result<Response, ApiError> {
     };
     let conversation_id = turn.conversation_id;
     let include_reasoning = call.include_reasoning;
+    let sources = context.map(|c| c.used(turn.sources_used));
     let frames = turn.filter_map(move |event| {
         let frame = match event {
             Ok(TurnEvent::Delta(StreamEvent::Content { delta })) => {
@@ -246,7 +285,7 @@ async fn stream(app: &Capibara, call: ChatCall) -> Result<Response, ApiError> {
                 Some(sse::json_frame(&DeltaFrame { content: "", reasoning: Some(&delta), done: false }))
             }
             Ok(TurnEvent::Delta(_)) => None,
-            Ok(TurnEvent::Finished(summary)) => Some(done_frame(&summary)),
+            Ok(TurnEvent::Finished(summary)) => Some(done_frame(&summary, sources.as_deref())),
             Err(error) => Some(sse::json_frame(&ErrorFrame {
                 error: &error.to_string(),
                 code: error.code(),
@@ -263,7 +302,7 @@ async fn stream(app: &Capibara, call: ChatCall) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-fn done_frame(summary: &TurnSummary) -> bytes::Bytes {
+fn done_frame(summary: &TurnSummary, sources: Option<&[SourceOut]>) -> bytes::Bytes {
     sse::json_frame(&DoneFrame {
         content: "",
         done: true,
@@ -273,6 +312,7 @@ fn done_frame(summary: &TurnSummary) -> bytes::Bytes {
         model: &summary.model,
         finish_reason: summary.finish_reason.as_str(),
         usage: summary.usage,
+        sources,
     })
 }
 

@@ -10,7 +10,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::error::ApiError;
+use super::rag_answer::RagRequest;
+use crate::rag::RagMode;
 use crate::uploads::UploadStore;
+use capibara_core::vector::Filter;
 
 /// The message the original server answered an empty chat with; kept because clients show it.
 pub(crate) const MESSAGE_REQUIRED: &str = "Mensaje requerido";
@@ -43,6 +46,12 @@ pub(crate) struct ChatForm {
     pub(crate) model: Option<String>,
     /// Also stream the model's reasoning (as separate `reasoning` fields, never as content).
     pub(crate) include_reasoning: bool,
+    /// Answer from retrieved sources (returned with the answer).
+    pub(crate) use_rag: bool,
+    /// How to retrieve when `use_rag` is set (guided by default).
+    pub(crate) rag_mode: Option<RagMode>,
+    /// Metadata filter for retrieval when `use_rag` is set.
+    pub(crate) rag_filter: Option<Filter>,
 }
 
 /// A parsed chat request.
@@ -52,6 +61,8 @@ pub(crate) struct ChatCall {
     pub(crate) input: TurnInput,
     /// Whether the client wants reasoning frames.
     pub(crate) include_reasoning: bool,
+    /// Retrieval to answer from, when asked for.
+    pub(crate) rag: Option<RagRequest>,
 }
 
 impl ChatForm {
@@ -85,8 +96,12 @@ impl ChatForm {
                 model: self.model.filter(|m| !m.trim().is_empty()),
                 options,
                 idempotency_key: idempotency_key(headers)?,
+                sources: Vec::new(),
             },
             include_reasoning: self.include_reasoning,
+            rag: self
+                .use_rag
+                .then(|| RagRequest { mode: self.rag_mode.unwrap_or_default(), filter: self.rag_filter }),
         })
     }
 }
@@ -110,7 +125,7 @@ pub(crate) fn form_from_json(body: &[u8]) -> Result<ChatForm, ApiError> {
     super::json::parse(body)
 }
 
-fn multipart_error(error: &MultipartError) -> ApiError {
+pub(crate) fn multipart_error(error: &MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -6,9 +6,13 @@ mod chat_input;
 mod conversations;
 mod embeddings;
 pub mod error;
+mod ingest_upload;
 mod json;
+mod milvus;
 mod ollama;
 mod openai;
+mod rag;
+mod rag_answer;
 pub mod request_id;
 mod sse;
 mod status;
@@ -33,6 +37,8 @@ pub fn router(app: Capibara) -> Router {
     let server = &app.config().server;
     let json_limit = server.max_json_bytes;
     let upload_limit = app.config().uploads.max_request_bytes().max(json_limit);
+    let ingest_limit =
+        ingest_upload::body_limit(app.config().retrieval.ingest.max_file_bytes).max(json_limit);
     let routes = Router::new()
         // Capibara6 (and Ollama, for `POST /api/chat` bodies with `messages`).
         .route("/api/chat", post(chat::chat_or_ollama).layer(DefaultBodyLimit::max(upload_limit)))
@@ -46,6 +52,15 @@ pub fn router(app: Capibara) -> Router {
         .route("/v1/models", get(openai::models))
         .route("/v1/embeddings", post(embeddings::openai))
         .route("/api/v1/embeddings", post(embeddings::capibara))
+        // Retrieval and RAG answers.
+        .route("/api/v1/rag/search", post(rag::search_route))
+        .route("/api/v1/rag/ingest", post(rag::ingest_route).layer(DefaultBodyLimit::max(ingest_limit)))
+        .route("/api/v1/rag/stats", get(rag::stats_route))
+        .route("/api/v1/query", post(rag_answer::query_route))
+        // The Milvus bridge, over the configured vector store.
+        .route("/api/v1/milvus/search", post(milvus::search_route))
+        .route("/api/v1/milvus/insert", post(milvus::insert_route))
+        .route("/api/v1/milvus/collection/{name}", get(milvus::collection_route))
         // Ollama-compatible.
         .route("/api/generate", post(ollama::generate))
         .route("/api/tags", get(ollama::tags))

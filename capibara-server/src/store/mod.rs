@@ -38,6 +38,7 @@ mod append;
 mod columns;
 mod connect;
 mod errors;
+mod ledger;
 mod read;
 
 use std::fmt;
@@ -53,6 +54,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use errors::ErrorMapper;
+pub use ledger::{LedgerCounts, SqlLedger};
 
 /// The database engine behind a [`SqlStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

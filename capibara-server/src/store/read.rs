@@ -132,13 +132,13 @@ fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
 }
 
 /// Typed access to a row's columns, with errors that say which column of which table.
-struct Columns<'r> {
-    row: &'r AnyRow,
-    table: &'static str,
+pub(super) struct Columns<'r> {
+    pub(super) row: &'r AnyRow,
+    pub(super) table: &'static str,
 }
 
 impl<'r> Columns<'r> {
-    fn get<T>(&self, column: &str) -> Result<T>
+    pub(super) fn get<T>(&self, column: &str) -> Result<T>
     where
         T: Decode<'r, sqlx::Any> + Type<sqlx::Any>,
     {

@@ -1,0 +1,79 @@
+//! The vector store `[retrieval.store]` names, opened over its directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use capibara_core::config::VectorStoreConfig;
+use capibara_core::vector::VectorStore;
+use capibara_core::{Error, Result};
+use capibara_rag::vector::ExactStore;
+
+/// Opens the configured store; relative or missing paths are under `data_dir`. Opening reads
+/// snapshots and logs from disk, so it runs on a blocking thread.
+pub async fn open(config: &VectorStoreConfig, data_dir: &Path) -> Result<Arc<dyn VectorStore>> {
+    let config = config.clone();
+    let data_dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || open_blocking(&config, &data_dir))
+        .await
+        .map_err(|e| Error::internal(format!("opening the vector store failed: {e}")))?
+}
+
+fn open_blocking(config: &VectorStoreConfig, data_dir: &Path) -> Result<Arc<dyn VectorStore>> {
+    match config {
+        VectorStoreConfig::Exact { path } => {
+            let dir = resolve(path.as_deref(), data_dir, "vectors");
+            Ok(Arc::new(ExactStore::open(&dir).map_err(|e| e.context("retrieval.store (exact)"))?))
+        }
+        VectorStoreConfig::Hnsw { path, m, ef_construction, ef_search } => {
+            let dir = resolve(path.as_deref(), data_dir, "vectors-hnsw");
+            open_hnsw(&dir, *m, *ef_construction, *ef_search)
+        }
+    }
+}
+
+fn resolve(path: Option<&Path>, data_dir: &Path, default: &str) -> PathBuf {
+    match path {
+        Some(path) if path.is_absolute() => path.to_owned(),
+        Some(path) => data_dir.join(path),
+        None => data_dir.join(default),
+    }
+}
+
+#[cfg(feature = "hnsw")]
+fn open_hnsw(dir: &Path, m: usize, ef_construction: usize, ef_search: usize) -> Result<Arc<dyn VectorStore>> {
+    use capibara_rag::vector::{HnswStore, HnswStoreOptions};
+    let options = HnswStoreOptions { m, ef_construction, ef_search, ..HnswStoreOptions::default() };
+    Ok(Arc::new(HnswStore::open_with(dir, options).map_err(|e| e.context("retrieval.store (hnsw)"))?))
+}
+
+#[cfg(not(feature = "hnsw"))]
+fn open_hnsw(_: &Path, _: usize, _: usize, _: usize) -> Result<Arc<dyn VectorStore>> {
+    Err(Error::unavailable(
+        "retrieval.store kind \"hnsw\" needs a build with the `hnsw` feature \
+         (cargo build -p capibara-server --features hnsw)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_default_under_the_data_dir() {
+        let data = Path::new("/srv/capibara");
+        assert_eq!(resolve(None, data, "vectors"), data.join("vectors"));
+        assert_eq!(resolve(Some(Path::new("v2")), data, "vectors"), data.join("v2"));
+        assert_eq!(resolve(Some(Path::new("/mnt/v")), data, "vectors"), PathBuf::from("/mnt/v"));
+    }
+
+    #[tokio::test]
+    async fn the_exact_store_opens_and_persists_under_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&VectorStoreConfig::default(), dir.path()).await.unwrap();
+        store.ensure_collection("docs", 4).await.unwrap();
+        drop(store);
+        assert!(dir.path().join("vectors").join("docs").exists());
+        let reopened = open(&VectorStoreConfig::default(), dir.path()).await.unwrap();
+        assert_eq!(reopened.count("docs").await.unwrap(), 0);
+    }
+}
