@@ -140,7 +140,7 @@ impl Embedder for LetterEmbedder {
         Ok(texts
             .iter()
             .map(|text| {
-                let mut v = vec![0.0f32; 26];
+                let mut v = [0.0f32; 26];
                 for b in text.to_ascii_lowercase().bytes().filter(u8::is_ascii_lowercase) {
                     v[usize::from(b - b'a')] += 1.0;
                 }
