@@ -321,17 +321,24 @@ async fn answers_over_the_message_limit_arrive_in_pieces() {
         .collect();
     scope.store.upsert(&docs, records.clone()).await.unwrap();
     let all: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
-    assert_eq!(scope.store.get(&docs, &all).await.unwrap(), records);
     let query = VectorQuery { vector: vec![1.0; 8], k: 120, filter: None };
-    let hits = scope.store.search(&docs, &query).await.unwrap();
-    assert_eq!(hits.len(), 120);
-    for hit in &hits {
-        let stored = &records[hit.record.id[4..].parse::<usize>().unwrap()];
-        assert_eq!(&hit.record, stored);
-        let exact: f32 = stored.vector.iter().sum();
-        assert!((hit.score - exact).abs() < 1e-3, "{} vs {exact}", hit.score);
+    // The writer knows its records' size and asks in pieces from the start; a new client learns
+    // it from the first refused answer (a search, then a get), then asks again in pieces.
+    let reader = connect(exact()).await;
+    for store in [&scope.store, &reader, &reader] {
+        let hits = store.search(&docs, &query).await.unwrap();
+        assert_eq!(hits.len(), 120);
+        for hit in &hits {
+            let stored = &records[hit.record.id[4..].parse::<usize>().unwrap()];
+            assert_eq!(&hit.record, stored);
+            let exact: f32 = stored.vector.iter().sum();
+            assert!((hit.score - exact).abs() < 1e-3, "{} vs {exact}", hit.score);
+        }
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score - 1e-4));
+        let many = store.search_many(&docs, &[query.clone(), query.clone()]).await.unwrap();
+        assert_eq!(many, vec![hits.clone(), hits]);
+        assert_eq!(store.get(&docs, &all).await.unwrap(), records);
     }
-    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score - 1e-4));
     scope.drop_all().await;
 }
 

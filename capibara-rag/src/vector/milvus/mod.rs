@@ -54,8 +54,11 @@
 //! collection [`Error::NotFound`]. `delete` counts the ids that existed by asking for them first
 //! (Milvus reports only how many ids were sent), so with concurrent writers the count is as of
 //! that read. Upserts of more than 8 MiB are sent in several requests, and a failure part way
-//! leaves the earlier requests written. Answers over the client's 4 MiB message limit are asked
-//! again in pieces: a search then fetches its hits' records by id.
+//! leaves the earlier requests written. The client refuses answers over 4 MiB, so reads are sized
+//! from the largest record seen in each collection (written or read): a get asks for as many ids
+//! at a time as fit, and a search whose hits may not fit asks for ids and scores first and then
+//! fetches the records. An answer refused all the same is asked again in pieces, and teaches the
+//! store a larger record size.
 //!
 //! ## Milvus and SDK quirks handled here
 //! - Get and delete by id send literal `id in ["a", "b"]` expressions: the SDK's id selections

@@ -12,7 +12,7 @@ use super::errors::{map, timed};
 use super::expr::{ID_FIELD, exists_expr, filter_expr, ids_expr};
 use super::records::{self, OUTPUT_FIELDS};
 use super::schema::VECTOR_FIELD;
-use super::store::{Collection, IDS_PER_REQUEST};
+use super::store::{ANSWER_LIMIT, Collection, IDS_PER_REQUEST};
 use crate::vector::MAX_QUERIES;
 use crate::vector::store::check_batch;
 
@@ -92,34 +92,40 @@ impl MilvusStore {
             .map_err(map)
     }
 
-    /// Queries sharing `k` and filter, asked in one request.
+    /// Queries sharing `k` and filter, asked in one request; or, when their records could
+    /// make the answer too large for the client, each asked for ids and then fetched.
     async fn search_group(
         &self,
         collection: &Collection,
         group: &[&Planned<'_>],
     ) -> Result<Vec<Vec<ScoredRecord>>> {
-        let request = self.search_request(collection, group, &OUTPUT_FIELDS)?;
-        match timed(self.timeout(), "search", self.inner.client.search(request)).await {
-            Ok(response) => {
-                let results = response.results().get_results();
-                if results.len() != group.len() {
-                    return Err(Error::upstream(
-                        502,
-                        "Milvus answered a search with another number of queries",
-                    ));
+        let hits = group.iter().map(|p| p.query.k).sum::<usize>();
+        if hits <= collection.records_per_answer() {
+            let request = self.search_request(collection, group, &OUTPUT_FIELDS)?;
+            match timed(self.timeout(), "search", self.inner.client.search(request)).await {
+                Ok(response) => {
+                    let results = response.results().get_results();
+                    if results.len() != group.len() {
+                        return Err(Error::upstream(
+                            502,
+                            "Milvus answered a search with another number of queries",
+                        ));
+                    }
+                    let answers: Vec<Vec<ScoredRecord>> =
+                        results.iter().map(records::from_search).collect::<Result<_>>()?;
+                    let hits = answers.iter().flatten().map(|hit| &hit.record);
+                    collection.note_record_bytes(records::largest(hits));
+                    return Ok(answers);
                 }
-                results.iter().map(records::from_search).collect()
+                Err(Error::TooLarge(_)) => collection.note_record_bytes(ANSWER_LIMIT / hits + 1),
+                Err(error) => return Err(error),
             }
-            // Over the client's 4 MiB answer limit: the ids first, then the records in pieces.
-            Err(Error::TooLarge(_)) => {
-                let mut answers = Vec::with_capacity(group.len());
-                for planned in group {
-                    answers.push(self.search_then_fetch(collection, planned).await?);
-                }
-                Ok(answers)
-            }
-            Err(error) => Err(error),
         }
+        let mut answers = Vec::with_capacity(group.len());
+        for planned in group {
+            answers.push(self.search_then_fetch(collection, planned).await?);
+        }
+        Ok(answers)
     }
 
     async fn search_then_fetch(
@@ -174,7 +180,8 @@ impl MilvusStore {
         }
         let mut answers = vec![Vec::new(); queries.len()];
         for ((k, _), members) in groups {
-            for chunk in members.chunks((MAX_HITS_PER_REQUEST / k).max(1)) {
+            let hits = MAX_HITS_PER_REQUEST.min(collection.records_per_answer());
+            for chunk in members.chunks((hits / k).max(1)) {
                 let group: Vec<&Planned<'_>> = chunk.iter().map(|i| &planned[*i]).collect();
                 for (i, hits) in chunk.iter().zip(self.search_group(collection, &group).await?) {
                     answers[*i] = hits;
@@ -185,13 +192,15 @@ impl MilvusStore {
     }
 
     /// The records of `ids` (each once, in the order asked; missing ones left out), asked
-    /// [`IDS_PER_REQUEST`] at a time, in smaller pieces when an answer is over the client's limit.
+    /// [`IDS_PER_REQUEST`] at a time or fewer, as many as fit an answer, in smaller pieces when
+    /// an answer is over the client's limit all the same.
     pub(super) async fn fetch(&self, collection: &Collection, ids: &[String]) -> Result<Vec<VectorRecord>> {
         check_batch("ids", ids.len(), crate::vector::MAX_BATCH)?;
         let mut seen = HashSet::with_capacity(ids.len());
         let unique: Vec<&str> = ids.iter().map(String::as_str).filter(|id| seen.insert(*id)).collect();
         let mut found: HashMap<String, VectorRecord> = HashMap::with_capacity(unique.len());
-        let mut pending: Vec<&[&str]> = unique.chunks(IDS_PER_REQUEST).rev().collect();
+        let per_request = IDS_PER_REQUEST.min(collection.records_per_answer());
+        let mut pending: Vec<&[&str]> = unique.chunks(per_request).rev().collect();
         while let Some(chunk) = pending.pop() {
             let request = self
                 .query_request(collection, ids_expr(chunk.iter().copied()))
@@ -199,9 +208,13 @@ impl MilvusStore {
                 .build()
                 .map_err(map)?;
             match timed(self.timeout(), "query", self.inner.client.query(request)).await {
-                Ok(response) => found
-                    .extend(records::from_query(response.results())?.into_iter().map(|r| (r.id.clone(), r))),
+                Ok(response) => {
+                    let records = records::from_query(response.results())?;
+                    collection.note_record_bytes(records::largest(&records));
+                    found.extend(records.into_iter().map(|r| (r.id.clone(), r)));
+                }
                 Err(Error::TooLarge(_)) if chunk.len() > 1 => {
+                    collection.note_record_bytes(ANSWER_LIMIT / chunk.len() + 1);
                     let (first, second) = chunk.split_at(chunk.len() / 2);
                     pending.extend([second, first]);
                 }

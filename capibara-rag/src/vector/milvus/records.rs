@@ -30,7 +30,18 @@ pub(super) fn check(record: &VectorRecord, dimension: usize) -> Result<usize> {
             record.id
         )));
     }
-    Ok(record.id.len() + record.text.len() + metadata + 4 * record.vector.len() + 32)
+    Ok(size(record, metadata))
+}
+
+/// About how many bytes `record` takes on the wire, its metadata taking `metadata` as JSON.
+fn size(record: &VectorRecord, metadata: usize) -> usize {
+    record.id.len() + record.text.len() + metadata + 4 * record.vector.len() + 32
+}
+
+/// The size on the wire of the largest of `records`.
+pub(super) fn largest<'a>(records: impl IntoIterator<Item = &'a VectorRecord>) -> usize {
+    let json = |record: &VectorRecord| serde_json::to_vec(&record.metadata).map_or(0, |m| m.len());
+    records.into_iter().map(|record| size(record, json(record))).max().unwrap_or(0)
 }
 
 /// The records as the collection's columns, all stamped with `now_ms`.

@@ -1,7 +1,7 @@
 //! [`MilvusStore`]: connecting, the collections this store has opened, and the writes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +21,13 @@ const MAX_REQUEST_BYTES: usize = 8 << 20;
 
 /// The most ids listed in one get or delete expression.
 pub(super) const IDS_PER_REQUEST: usize = 256;
+
+/// The most bytes of records one answer is planned to hold: the client refuses answers over
+/// 4 MiB, so reads are sized from the largest record seen to stay below.
+const ANSWER_BUDGET: usize = 3 << 20;
+
+/// The client's limit on one answer.
+pub(super) const ANSWER_LIMIT: usize = 4 << 20;
 
 /// A [`VectorStore`] on a Milvus 2.3+ server; see the [module docs](super) for the mapping of
 /// records to fields, filters to expressions, and consistency. Cloning is cheap and shares the
@@ -48,6 +55,9 @@ pub(super) struct Collection {
     written: AtomicBool,
     /// Metadata fields some record is known to carry (grows only; see the module docs).
     known_fields: RwLock<HashSet<String>>,
+    /// The largest record seen, in bytes on the wire (a guess until one is written or an answer
+    /// turns out too large).
+    record_bytes: AtomicUsize,
 }
 
 impl Collection {
@@ -67,6 +77,16 @@ impl Collection {
                 }
             }
         }
+    }
+
+    /// Records a record of about `bytes` bytes.
+    pub(super) fn note_record_bytes(&self, bytes: usize) {
+        self.record_bytes.fetch_max(bytes, Ordering::Relaxed);
+    }
+
+    /// How many records one answer can carry.
+    pub(super) fn records_per_answer(&self) -> usize {
+        (ANSWER_BUDGET / self.record_bytes.load(Ordering::Relaxed).max(1)).max(1)
     }
 
     pub(super) fn context(&self) -> String {
@@ -192,6 +212,7 @@ impl MilvusStore {
             index,
             written: AtomicBool::new(false),
             known_fields: RwLock::default(),
+            record_bytes: AtomicUsize::new(4 * dimension + 2048),
         });
         let mut collections =
             self.inner.collections.write().map_err(|_| Error::internal("collections lock"))?;
@@ -228,6 +249,7 @@ impl MilvusStore {
             )));
         }
         let existing = match self.inner.collections.read().ok().and_then(|c| c.get(collection).cloned()) {
+            Some(known) if known.dimension == dimension => return Ok(()),
             Some(known) => Some(known.dimension),
             None => self.describe(collection).await?,
         };
@@ -259,6 +281,7 @@ impl MilvusStore {
                 bytes = 0;
             }
             bytes += size;
+            collection.note_record_bytes(size);
             fields.extend(record.metadata.keys().cloned());
             if let Some(chunk) = chunks.last_mut() {
                 chunk.push(record);
