@@ -20,6 +20,7 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// url = "http://127.0.0.1:19530"
 /// consistency = "bounded"
 /// timeout = "10s"
+/// ready_timeout = "5m"
 /// index = { type = "HNSW", m = 16, ef_construction = 200, ef = 64 }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,11 @@ pub struct MilvusConfig {
     /// The longest any one call to the server may take, connecting included (default 10 s).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// The longest opening a collection waits for the server to build its index and load it
+    /// (default 5 min: indexing an existing large collection takes minutes; an empty one loads
+    /// in about 2.5 s).
+    #[serde(with = "humantime_serde")]
+    pub ready_timeout: Duration,
 }
 
 impl Default for MilvusConfig {
@@ -48,6 +54,7 @@ impl Default for MilvusConfig {
             metric: MilvusMetric::Ip,
             consistency: MilvusConsistency::default(),
             timeout: Duration::from_secs(10),
+            ready_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -67,11 +74,12 @@ impl MilvusConfig {
                 self.url
             )));
         }
-        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
-            return Err(Error::invalid(format!(
-                "milvus.timeout must be above zero and at most one hour, got {:?}",
-                self.timeout
-            )));
+        for (name, timeout) in [("timeout", self.timeout), ("ready_timeout", self.ready_timeout)] {
+            if timeout.is_zero() || timeout > MAX_TIMEOUT {
+                return Err(Error::invalid(format!(
+                    "milvus.{name} must be above zero and at most one hour, got {timeout:?}"
+                )));
+            }
         }
         self.index.validate()
     }

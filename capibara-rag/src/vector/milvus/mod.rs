@@ -49,7 +49,8 @@
 //! every read wait for the next tick (about 3 reads per second).
 //!
 //! ## Calls
-//! Every call to the server runs under [`MilvusConfig::timeout`] ([`Error::Timeout`] past it);
+//! Every call to the server runs under [`MilvusConfig::timeout`] ([`Error::Timeout`] past it),
+//! and opening a collection waits at most [`MilvusConfig::ready_timeout`] for its index and load;
 //! a server that cannot be reached is [`Error::Unavailable`] with the transport's cause, a missing
 //! collection [`Error::NotFound`]. `delete` counts the ids that existed by asking for them first
 //! (Milvus reports only how many ids were sent), so with concurrent writers the count is as of

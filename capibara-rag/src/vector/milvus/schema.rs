@@ -15,9 +15,9 @@ use capibara_core::vector::MAX_ID_BYTES;
 use capibara_core::{Error, Result};
 use milvus::v2::prelude::*;
 
-use super::MilvusIndex;
 use super::errors::timed;
 use super::expr::{ID_FIELD, METADATA_FIELD};
+use super::{MilvusConfig, MilvusIndex};
 
 /// The record text field.
 pub(super) const TEXT_FIELD: &str = "text";
@@ -111,30 +111,31 @@ async fn vector_index(client: &ClientV2, timeout: Duration, name: &str) -> Resul
     }
 }
 
-/// Makes the collection searchable: builds `index` on the vector field unless it has one, and
-/// loads it. Returns the index searches must be parameterised for — the one the collection
-/// already had, when it had one (a collection indexed with another metric than inner product is
-/// refused, as its scores would rank backwards).
+/// Makes the collection searchable: builds the configured index on the vector field unless it
+/// has one, and loads it, waiting at most `config.ready_timeout` for each. Returns the index
+/// searches must be parameterised for — the one the collection already had, when it had one (a
+/// collection indexed with another metric than inner product is refused, as its scores would
+/// rank backwards).
 ///
 /// The index is created without waiting and then polled with `describe_index`, which every
 /// server answers (waiting inside `create_index` needs an RPC some servers lack).
 pub(super) async fn make_searchable(
     client: &ClientV2,
-    timeout: Duration,
+    config: &MilvusConfig,
     name: &str,
-    index: MilvusIndex,
 ) -> Result<MilvusIndex> {
+    let timeout = config.timeout;
     let existing = match vector_index(client, timeout, name).await? {
         Some(existing) => existing,
         None => {
             let request = CreateIndexRequest::builder()
                 .collection_name(name)
-                .index_params(vec![index.param(VECTOR_FIELD)])
+                .index_params(vec![config.index.param(VECTOR_FIELD)])
                 .sync(false)
                 .build()
                 .map_err(|e| Error::internal(format!("Milvus create_index request: {e}")))?;
             timed(timeout, "create_index", client.create_index(request)).await?;
-            wait_for_index(client, timeout, name).await?
+            wait_for_index(client, config, name).await?
         }
     };
     if existing.get_metric_type() != MetricType::Ip {
@@ -146,18 +147,18 @@ pub(super) async fn make_searchable(
     let request = LoadCollectionRequest::builder()
         .collection_name(name)
         .sync(true)
-        .timeout_ms(timeout.as_millis() as i64)
+        .timeout_ms(config.ready_timeout.as_millis() as i64)
         .build()
         .map_err(|e| Error::internal(format!("Milvus load_collection request: {e}")))?;
-    timed(timeout, "load_collection", client.load_collection(request)).await?;
-    Ok(search_index(existing.get_index_type(), index))
+    timed(config.ready_timeout, "load_collection", client.load_collection(request)).await?;
+    Ok(search_index(existing.get_index_type(), config.index))
 }
 
 /// Polls until the vector index is built (at once for an empty collection).
-async fn wait_for_index(client: &ClientV2, timeout: Duration, name: &str) -> Result<IndexDesc> {
+async fn wait_for_index(client: &ClientV2, config: &MilvusConfig, name: &str) -> Result<IndexDesc> {
     let started = Instant::now();
     loop {
-        if let Some(index) = vector_index(client, timeout, name).await? {
+        if let Some(index) = vector_index(client, config.timeout, name).await? {
             match index.get_state() {
                 IndexStateCode::Finished => return Ok(index),
                 IndexStateCode::Failed => {
@@ -169,8 +170,11 @@ async fn wait_for_index(client: &ClientV2, timeout: Duration, name: &str) -> Res
                 _ => {}
             }
         }
-        if started.elapsed() > timeout {
-            return Err(Error::Timeout(format!("Milvus did not index '{name}' within {timeout:?}")));
+        if started.elapsed() > config.ready_timeout {
+            return Err(Error::Timeout(format!(
+                "Milvus did not index '{name}' within {:?}",
+                config.ready_timeout
+            )));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }

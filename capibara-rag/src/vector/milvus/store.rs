@@ -203,9 +203,7 @@ impl MilvusStore {
 
     /// Makes `collection` searchable and remembers it.
     async fn open(&self, collection: &str, dimension: usize) -> Result<Arc<Collection>> {
-        let index =
-            schema::make_searchable(&self.inner.client, self.timeout(), collection, self.inner.config.index)
-                .await?;
+        let index = schema::make_searchable(&self.inner.client, &self.inner.config, collection).await?;
         let opened = Arc::new(Collection {
             name: collection.to_owned(),
             dimension,
