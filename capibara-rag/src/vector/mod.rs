@@ -68,7 +68,7 @@ pub(crate) mod filter;
 mod hnsw;
 mod kernels;
 #[cfg(feature = "milvus")]
-mod milvus;
+pub mod milvus;
 mod persist;
 mod search;
 mod snapshot;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use capibara_core::Error;
 use milvus::v2::error::Error as SdkError;
 use tonic::Code;
+use tracing::Instrument;
 
 /// Milvus' error code for a collection that does not exist (2.3 and later).
 const COLLECTION_NOT_FOUND: i32 = 100;
@@ -15,20 +16,26 @@ const RATE_LIMITED: i32 = 8;
 
 /// Runs `call` (what it does named by `what`, for messages) under `timeout`, mapping its error.
 /// The SDK's futures are large (about 20 KB): `call` is moved to the heap at once, so that the
-/// futures awaiting it stay small.
+/// futures awaiting it stay small. Each call is a `milvus` debug span, inside the caller's.
 pub(super) fn timed<'a, T: 'a>(
     timeout: Duration,
     what: &'a str,
     call: impl Future<Output = Result<T, SdkError>> + 'a,
 ) -> impl Future<Output = capibara_core::Result<T>> + 'a {
     let call = Box::pin(call);
+    let span = tracing::debug_span!("milvus", call = what);
     async move {
-        match tokio::time::timeout(timeout, call).await {
+        let result = match tokio::time::timeout(timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(map(error).context(&format!("Milvus {what}"))),
             Err(_) => Err(Error::Timeout(format!("Milvus {what} took longer than {timeout:?}"))),
+        };
+        if let Err(error) = &result {
+            tracing::debug!(%error, "Milvus call failed");
         }
+        result
     }
+    .instrument(span)
 }
 
 /// What the caller can do about `error`.

@@ -21,7 +21,7 @@ use capibara_core::{Error, Result};
 use serde_json::{Number, Value};
 
 /// The longest expression sent (1 MiB); a longer filter is refused.
-pub(super) const MAX_EXPR_BYTES: usize = 1 << 20;
+const MAX_EXPR_BYTES: usize = 1 << 20;
 
 /// The record id field, the primary key.
 pub(super) const ID_FIELD: &str = "id";
@@ -195,7 +195,7 @@ fn push_field(out: &mut String, field: &str) {
 
 /// A double-quoted string literal of plain ASCII: `"` and `\` escaped, everything outside
 /// printable ASCII as `\uXXXX` or `\UXXXXXXXX` (the server decodes these as Go string escapes).
-pub(super) fn push_string(out: &mut String, s: &str) {
+fn push_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

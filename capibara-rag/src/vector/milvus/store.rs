@@ -29,7 +29,7 @@ const ANSWER_BUDGET: usize = 3 << 20;
 /// The client's limit on one answer.
 pub(super) const ANSWER_LIMIT: usize = 4 << 20;
 
-/// A [`VectorStore`] on a Milvus 2.3+ server; see the [module docs](super) for the mapping of
+/// A [`VectorStore`] on a Milvus 2.3+ server; see the [module docs](crate::vector::milvus) for the mapping of
 /// records to fields, filters to expressions, and consistency. Cloning is cheap and shares the
 /// connection.
 #[derive(Clone)]
