@@ -12,11 +12,13 @@ run:
 
 ## The whole test suite: formatting, lints, every test of every crate with every feature, doc tests.
 ## candle's pools spin-wait, and nextest runs a test per core: one candle thread per test process.
+## The Milvus server scripts/ensure-services started for the tests is stopped when they end.
 test:
 	scripts/ensure-services
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
-	CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 cargo nextest run --workspace --all-features --no-fail-fast
+	CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 cargo nextest run --workspace --all-features --no-fail-fast; \
+		status=$$?; scripts/ensure-milvus stop; exit $$status
 	cargo test --workspace --all-features --doc
 
 ## Benchmarks with their side-by-side peers (see benches/README.md).

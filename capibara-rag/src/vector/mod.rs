@@ -1,6 +1,7 @@
 //! Vector stores: [`ExactStore`], the embedded exact index (FAISS `IndexFlatIP` semantics: the
-//! score is the inner product, higher is better, every record is compared), and `HnswStore`
-//! (feature `hnsw`), the same store with an HNSW graph for large collections.
+//! score is the inner product, higher is better, every record is compared), `HnswStore`
+//! (feature `hnsw`), the same store with an HNSW graph for large collections, and `MilvusStore`
+//! (feature `milvus`), a client of a Milvus server with the same answers.
 //!
 //! ```
 //! use capibara_core::vector::{Filter, VectorQuery, VectorRecord, VectorStore};
@@ -47,6 +48,8 @@
 //! - `hnsw` (feature `hnsw`): `HnswStore`, the store over collections with a usearch HNSW graph
 //!   (`graph`), its search strategy (`engine`) and the graph file saved beside the snapshot
 //!   (`file`); the module docs hold the measurements behind the library and the defaults;
+//! - `milvus` (feature `milvus`): `MilvusStore` and `MilvusConfig`; its module docs hold the
+//!   mapping of records to Milvus fields, of filters to expressions, and the consistency rules;
 //! - `conformance` (feature `test-utils`): the behaviour every `VectorStore` must show.
 //!
 //! ## Limits
@@ -64,6 +67,8 @@ pub(crate) mod filter;
 #[cfg(feature = "hnsw")]
 mod hnsw;
 mod kernels;
+#[cfg(feature = "milvus")]
+pub mod milvus;
 mod persist;
 mod search;
 mod snapshot;
@@ -71,6 +76,11 @@ mod store;
 mod topk;
 mod wal;
 
+#[cfg(feature = "milvus")]
+pub use self::milvus::{
+    DEFAULT_URL as MILVUS_DEFAULT_URL, MilvusConfig, MilvusConsistency, MilvusIndex, MilvusMetric,
+    MilvusStore,
+};
 pub use exact::{ExactStore, ExactStoreOptions};
 #[cfg(feature = "hnsw")]
 pub use hnsw::{HnswStore, HnswStoreOptions};

@@ -417,7 +417,7 @@ fn check_record(record: &VectorRecord, dimension: usize) -> Result<()> {
     Ok(())
 }
 
-fn check_batch(what: &str, len: usize, limit: usize) -> Result<()> {
+pub(super) fn check_batch(what: &str, len: usize, limit: usize) -> Result<()> {
     if len > limit {
         return Err(Error::TooLarge(format!("{len} {what} in one call; the limit is {limit}")));
     }
@@ -425,7 +425,7 @@ fn check_batch(what: &str, len: usize, limit: usize) -> Result<()> {
 }
 
 /// Keeps the last record of each id, in the order of those last occurrences.
-fn last_wins(records: Vec<VectorRecord>) -> Vec<VectorRecord> {
+pub(super) fn last_wins(records: Vec<VectorRecord>) -> Vec<VectorRecord> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(records.len());
     for (i, record) in records.iter().enumerate() {
         last.insert(&record.id, i);
