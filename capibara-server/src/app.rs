@@ -41,7 +41,7 @@ struct Inner {
     embedder: Option<Arc<dyn Embedder>>,
     store: Arc<dyn ConversationStore>,
     turns: Option<ChatTurn>,
-    rag: Option<Arc<Rag>>,
+    rag: Arc<RagSlot>,
     uploads: UploadStore,
     started: Instant,
 }
@@ -82,11 +82,23 @@ impl Capibara {
             build_embedder(&config.embeddings),
         );
         let (store, embedder) = (store?, embedder?);
-        let rag = match &embedder {
-            Some(embedder) => Some(Arc::new(Rag::build(&config, Arc::clone(embedder), &store).await?)),
-            None => None,
+        let (rag, unreachable) = match &embedder {
+            Some(embedder) => match Rag::build(&config, Arc::clone(embedder), &store).await {
+                Ok(rag) => (Some(Arc::new(rag)), None),
+                // A vector store on another machine may be down: serve everything else, answer
+                // retrieval with 503 and the cause, and keep trying to connect.
+                Err(error @ Error::Unavailable(_)) => (None, Some(error)),
+                Err(error) => return Err(error),
+            },
+            None => (None, None),
         };
-        Ok(Self::assemble(config, llm?, embedder, Arc::new(store), rag))
+        let app = Self::assemble(config, llm?, embedder.clone(), Arc::new(store.clone()), rag);
+        if let (Some(error), Some(embedder)) = (unreachable, embedder) {
+            tracing::warn!(%error, "retrieval is unavailable; retrying every {} s", RAG_RETRY.as_secs());
+            app.inner.rag.wait(error.to_string());
+            tokio::spawn(retry_rag(Arc::downgrade(&app.inner.rag), app.config().clone(), embedder, store));
+        }
+        Ok(app)
     }
 
     /// Assembles a `Capibara` from ready-made components (embedding, tests), without an embedder.
@@ -128,6 +140,7 @@ impl Capibara {
             .as_ref()
             .map(|llm| ChatTurn::new(Arc::clone(llm), Arc::clone(&store), TurnSettings::from(&config.chat)));
         let uploads = UploadStore::new(&config.storage.data_dir, config.uploads.clone());
+        let rag = Arc::new(RagSlot::new(rag));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -170,7 +183,7 @@ impl Capibara {
     /// Retrieval (search, ingestion, RAG answers); `Unavailable` with set-up help when there is
     /// no embedding model.
     pub fn rag(&self) -> Result<&Arc<Rag>> {
-        self.inner.rag.as_ref().ok_or_else(|| Error::unavailable(NO_EMBEDDER_HELP))
+        self.inner.rag.get()
     }
 
     /// The conversation store.
@@ -186,6 +199,61 @@ impl Capibara {
     /// Time since the value was built.
     pub fn uptime(&self) -> std::time::Duration {
         self.inner.started.elapsed()
+    }
+}
+
+/// How often a server whose vector store was unreachable at start tries again.
+const RAG_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Retrieval once it is ready, or why it is not.
+struct RagSlot {
+    ready: std::sync::OnceLock<Arc<Rag>>,
+    waiting: std::sync::Mutex<Option<String>>,
+}
+
+impl RagSlot {
+    fn new(rag: Option<Arc<Rag>>) -> Self {
+        let ready = std::sync::OnceLock::new();
+        if let Some(rag) = rag {
+            let _ = ready.set(rag);
+        }
+        Self { ready, waiting: std::sync::Mutex::new(None) }
+    }
+
+    fn get(&self) -> Result<&Arc<Rag>> {
+        if let Some(rag) = self.ready.get() {
+            return Ok(rag);
+        }
+        let waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        Err(Error::unavailable(match waiting {
+            Some(cause) => format!("retrieval is not available yet (retrying): {cause}"),
+            None => NO_EMBEDDER_HELP.to_owned(),
+        }))
+    }
+
+    fn wait(&self, cause: String) {
+        *self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cause);
+    }
+}
+
+/// Builds retrieval until it succeeds (or the app is gone).
+async fn retry_rag(
+    slot: std::sync::Weak<RagSlot>,
+    config: Config,
+    embedder: Arc<dyn Embedder>,
+    store: SqlStore,
+) {
+    loop {
+        tokio::time::sleep(RAG_RETRY).await;
+        let Some(live) = slot.upgrade() else { return };
+        match Rag::build(&config, Arc::clone(&embedder), &store).await {
+            Ok(rag) => {
+                let _ = live.ready.set(Arc::new(rag));
+                tracing::info!("retrieval is available");
+                return;
+            }
+            Err(error) => live.wait(error.to_string()),
+        }
     }
 }
 

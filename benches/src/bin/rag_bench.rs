@@ -115,7 +115,8 @@ async fn ingestion(args: &Args, embedder: &Arc<dyn Embedder>) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn VectorStore> = Arc::new(ExactStore::open(dir.path())?);
     let index = Arc::new(
-        HybridIndex::open(Arc::clone(embedder), store, "ingest", Analyzer::default(), Fusion::default()).await?,
+        HybridIndex::open(Arc::clone(embedder), store, "ingest", Analyzer::default(), Fusion::default())
+            .await?,
     );
     let ledger = Arc::new(MemoryLedger::new());
     let ingestor = Ingestor::new(
@@ -161,8 +162,14 @@ async fn mini_rag(args: &Args, embedder: &Arc<dyn Embedder>) -> Result<()> {
     let store: Arc<dyn VectorStore> = Arc::new(ExactStore::in_memory());
     let dimension = embedder.dimension();
     let index = Arc::new(
-        HybridIndex::open(Arc::clone(embedder), Arc::clone(&store), "mini", Analyzer::default(), Fusion::default())
-            .await?,
+        HybridIndex::open(
+            Arc::clone(embedder),
+            Arc::clone(&store),
+            "mini",
+            Analyzer::default(),
+            Fusion::default(),
+        )
+        .await?,
     );
     let mut rng = Rng(0x5eed);
     let build = Instant::now();

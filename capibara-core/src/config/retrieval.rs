@@ -251,6 +251,10 @@ pub enum VectorStoreConfig {
         #[serde(default = "default_hnsw_ef_search")]
         ef_search: usize,
     },
+    /// A Milvus server (the server needs the `milvus` feature). The other keys of the section are
+    /// the settings of `capibara_rag::vector::MilvusConfig` (`url`, `index`, `consistency`,
+    /// `timeout`, `ready_timeout`), checked when the store is opened.
+    Milvus(serde_json::Map<String, serde_json::Value>),
 }
 
 fn default_hnsw_m() -> usize {
@@ -268,7 +272,7 @@ fn default_hnsw_ef_search() -> usize {
 impl VectorStoreConfig {
     fn validate(&self) -> Result<()> {
         match self {
-            Self::Exact { .. } => Ok(()),
+            Self::Exact { .. } | Self::Milvus(_) => Ok(()),
             Self::Hnsw { m, ef_construction, ef_search, .. } => {
                 if !(2..=255).contains(m) {
                     return Err(Error::invalid(format!("retrieval.store.m must be 2..=255, got {m}")));

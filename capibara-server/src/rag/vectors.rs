@@ -8,9 +8,13 @@ use capibara_core::vector::VectorStore;
 use capibara_core::{Error, Result};
 use capibara_rag::vector::ExactStore;
 
-/// Opens the configured store; relative or missing paths are under `data_dir`. Opening reads
-/// snapshots and logs from disk, so it runs on a blocking thread.
+/// Opens the configured store; relative or missing paths are under `data_dir`. Opening the
+/// embedded stores reads snapshots and logs from disk, so it runs on a blocking thread; Milvus is
+/// connected to (`Unavailable` when it does not answer).
 pub async fn open(config: &VectorStoreConfig, data_dir: &Path) -> Result<Arc<dyn VectorStore>> {
+    if let VectorStoreConfig::Milvus(settings) = config {
+        return open_milvus(settings).await;
+    }
     let config = config.clone();
     let data_dir = data_dir.to_owned();
     tokio::task::spawn_blocking(move || open_blocking(&config, &data_dir))
@@ -28,7 +32,31 @@ fn open_blocking(config: &VectorStoreConfig, data_dir: &Path) -> Result<Arc<dyn 
             let dir = resolve(path.as_deref(), data_dir, "vectors-hnsw");
             open_hnsw(&dir, *m, *ef_construction, *ef_search)
         }
+        VectorStoreConfig::Milvus(_) => Err(Error::internal("Milvus is opened asynchronously")),
     }
+}
+
+#[cfg(feature = "milvus")]
+async fn open_milvus(settings: &serde_json::Map<String, serde_json::Value>) -> Result<Arc<dyn VectorStore>> {
+    use capibara_rag::vector::{MilvusConfig, MilvusStore};
+    let mut settings = settings.clone();
+    // The defaults layer of the configuration holds `path = null` for the embedded store: not a key
+    // anyone wrote, so not an unknown one.
+    if settings.get("path").is_some_and(serde_json::Value::is_null) {
+        settings.remove("path");
+    }
+    let config: MilvusConfig = serde_json::from_value(serde_json::Value::Object(settings))
+        .map_err(|e| Error::invalid(format!("retrieval.store (milvus): {e}")))?;
+    config.validate()?;
+    Ok(Arc::new(MilvusStore::connect(config).await.map_err(|e| e.context("retrieval.store (milvus)"))?))
+}
+
+#[cfg(not(feature = "milvus"))]
+async fn open_milvus(_: &serde_json::Map<String, serde_json::Value>) -> Result<Arc<dyn VectorStore>> {
+    Err(Error::unavailable(
+        "retrieval.store kind \"milvus\" needs a build with the `milvus` feature \
+         (cargo build -p capibara-server --features milvus)",
+    ))
 }
 
 fn resolve(path: Option<&Path>, data_dir: &Path, default: &str) -> PathBuf {
