@@ -152,7 +152,7 @@ impl Collection {
     }
 
     /// The slot of the record with `id`.
-    #[cfg_attr(not(feature = "hnsw"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "hnsw", feature = "faiss")), allow(dead_code))]
     pub(crate) fn slot(&self, id: &str) -> Option<usize> {
         self.slots.get(id).copied()
     }

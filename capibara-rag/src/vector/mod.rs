@@ -1,6 +1,7 @@
 //! Vector stores: [`ExactStore`], the embedded exact index (FAISS `IndexFlatIP` semantics: the
-//! score is the inner product, higher is better, every record is compared), and `HnswStore`
-//! (feature `hnsw`), the same store with an HNSW graph for large collections.
+//! score is the inner product, higher is better, every record is compared), `HnswStore`
+//! (feature `hnsw`), the same store with an HNSW graph for large collections, and `FaissStore`
+//! (feature `faiss`), the same store with a FAISS index (`IndexFlatIP` or `IndexHNSWFlat`).
 //!
 //! ```
 //! use capibara_core::vector::{Filter, VectorQuery, VectorRecord, VectorStore};
@@ -47,6 +48,9 @@
 //! - `hnsw` (feature `hnsw`): `HnswStore`, the store over collections with a usearch HNSW graph
 //!   (`graph`), its search strategy (`engine`) and the graph file saved beside the snapshot
 //!   (`file`); the module docs hold the measurements behind the library and the defaults;
+//! - `faiss` (feature `faiss`): `FaissStore`, the store over collections with a FAISS index, flat
+//!   or HNSW (`engine`, `flat`, `hnsw`, `file`, and `ffi` for the calls the `faiss` crate does not
+//!   offer safely);
 //! - `conformance` (feature `test-utils`): the behaviour every `VectorStore` must show.
 //!
 //! ## Limits
@@ -60,6 +64,8 @@ mod collection;
 #[cfg(feature = "test-utils")]
 pub mod conformance;
 mod exact;
+#[cfg(feature = "faiss")]
+mod faiss;
 pub(crate) mod filter;
 #[cfg(feature = "hnsw")]
 mod hnsw;
@@ -72,6 +78,8 @@ mod topk;
 mod wal;
 
 pub use exact::{ExactStore, ExactStoreOptions};
+#[cfg(feature = "faiss")]
+pub use faiss::{FaissHnsw, FaissIndex, FaissStore, FaissStoreOptions};
 #[cfg(feature = "hnsw")]
 pub use hnsw::{HnswStore, HnswStoreOptions};
 
