@@ -1,7 +1,8 @@
 //! One collection in memory, column by column: every vector in one contiguous `n × d` matrix (so a
-//! scan streams memory), and the ids, texts, metadata and insertion sequence numbers in parallel
-//! vectors indexed by slot. Deleting moves the last slot into the hole (swap-remove), so slots are
-//! dense but not in insertion order; the sequence numbers keep that order for tie-breaking.
+//! scan streams memory; grown in huge pages by `memory`), and the ids, texts, metadata and
+//! insertion sequence numbers in parallel vectors indexed by slot. Deleting moves the last slot
+//! into the hole (swap-remove), so slots are dense but not in insertion order; the sequence
+//! numbers keep that order for tie-breaking.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -180,6 +181,7 @@ impl Collection {
             return;
         }
         self.slots.insert(record.id.clone(), self.ids.len());
+        super::memory::reserve(&mut self.vectors, self.dimension);
         self.vectors.extend_from_slice(&record.vector);
         self.ids.push(record.id);
         self.texts.push(record.text);
