@@ -34,8 +34,9 @@
 //! The traits implemented here are in `capibara-core`.
 
 // `unsafe` is allowed only in the numeric kernels, each module saying why: `kernels` (the checked
-// `gemm` call), `local_embed::kernels` and `vector::kernels` (SIMD code picked at run time), and
-// `vector::faiss::ffi` (the FAISS calls the `faiss` crate does not offer safely).
+// `gemm` call), `local_embed::kernels`, `vector::kernels` and `vector::batch` (SIMD code picked at
+// run time), `vector::memory` (huge pages for the vector matrix) and `vector::faiss::ffi` (the FAISS
+// calls the `faiss` crate does not offer safely).
 #![deny(unsafe_code)]
 
 pub use capibara_core::embed::Embedder;

@@ -33,11 +33,13 @@
 //! ```
 //!
 //! ## How it is built
-//! - `collection`: a collection in memory, column by column (one contiguous `n × d` matrix);
+//! - `collection`, `memory`: a collection in memory, column by column (one contiguous `n × d`
+//!   matrix, in transparent huge pages on Linux);
 //! - `filter`: [`Filter`](capibara_core::vector::Filter) evaluated against metadata, and the
 //!   refusal of fields no record has;
-//! - `kernels`, `topk`, `search`: SIMD dot products (AVX-512, AVX2+FMA or portable, picked at run
-//!   time), bounded top-k selection, and batched search as one matrix product per row tile;
+//! - `kernels`, `topk`, `search`, `batch`: SIMD dot products (AVX-512, AVX2+FMA or portable, picked
+//!   at run time), bounded top-k selection, and batched search (on AVX-512 a kernel fusing the
+//!   product with the top-k selection, elsewhere one matrix product per row tile);
 //! - `persist`, `snapshot`, `wal`, `codec`: crash-safe persistence, a checksummed snapshot plus a
 //!   write-ahead log of checksummed entries fsynced before each write returns;
 //! - `store`: what every embedded store shares, generic over the in-memory form of a collection:
@@ -59,6 +61,8 @@
 //! metadata up to [`MAX_METADATA_BYTES`] as JSON; dimensions `1..=`[`MAX_DIMENSION`]. The
 //! limits every store shares (k, ids, names, filters) are in [`capibara_core::vector`].
 
+#[cfg(target_arch = "x86_64")]
+mod batch;
 mod codec;
 mod collection;
 #[cfg(feature = "test-utils")]
@@ -70,6 +74,7 @@ pub(crate) mod filter;
 #[cfg(feature = "hnsw")]
 mod hnsw;
 mod kernels;
+mod memory;
 mod persist;
 mod search;
 mod snapshot;

@@ -88,6 +88,13 @@ impl TopK {
         self.floor = self.heap.peek().map_or(f32::NEG_INFINITY, |worst| worst.score);
     }
 
+    /// The score a hit needs to be kept: −∞ until `k` hits are kept, then the worst kept score (a
+    /// hit equal to it may still win on insertion order).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn threshold(&self) -> f32 {
+        if self.heap.len() < self.k { f32::NEG_INFINITY } else { self.floor }
+    }
+
     /// Offers `scores[i]` for the row `slots(i)` for every `i`.
     #[inline]
     pub(crate) fn extend(&mut self, scores: &[f32], seqs: &[u64], slot_of: impl Fn(usize) -> usize) {
