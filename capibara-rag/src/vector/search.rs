@@ -5,9 +5,11 @@
 //! - With a filter: the filter runs over every record's metadata first, giving the ascending list
 //!   of matching slots; only those rows are scored. So the result is the best `k` among the
 //!   matching records, however rare they are.
-//! - Several unfiltered queries: one matrix product, queries × (a tile of [`BLOCK_ROWS`] rows)ᵀ,
-//!   per tile, so each row is read from memory once per [`QUERY_GROUP`] queries instead of once per
-//!   query, and the scores buffer stays at `QUERY_GROUP × BLOCK_ROWS` floats.
+//! - Several unfiltered queries: on AVX-512, the fused product and top-k kernel of `batch`, each
+//!   row read from memory once per [`FUSED_QUERY_GROUP`] queries; elsewhere one matrix product,
+//!   queries × (a tile of [`BLOCK_ROWS`] rows)ᵀ, per tile, so each row is read once per
+//!   [`QUERY_GROUP`] queries instead of once per query, and the scores buffer stays at
+//!   `QUERY_GROUP × BLOCK_ROWS` floats.
 
 use capibara_core::Result;
 use capibara_core::vector::VectorQuery;
