@@ -2,7 +2,8 @@
 //!
 //! - a search through a shared reference: FAISS's CPU `Index::search` is a `const` method, safe to
 //!   call from several threads at once, but the crate only exposes it as `&mut self` for
-//!   `IndexImpl`, which would serialise every search of a collection;
+//!   `IndexImpl`, which would serialise every search of a collection (FAISS 1.12 does add each HNSW
+//!   search's counters to a global statistics struct without a lock; nothing here reads them);
 //! - a search restricted by a bitmap [`IdSelector`](faiss::selector::IdSelector): the crate's
 //!   `SearchParameters::new` leaks the selector, and its bitmap selector borrows the bitmap without
 //!   a lifetime; here both live exactly as long as the call;
