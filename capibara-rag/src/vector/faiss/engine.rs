@@ -13,7 +13,8 @@
 //!   asked for four times as many (up to three times), then the matches are scanned exactly.
 //!
 //! Either way FAISS only proposes rows: they are scored again by the exact kernels and ranked as
-//! `ExactStore` ranks (ties to the earlier insertion), so scores are true inner products.
+//! `ExactStore` ranks (ties among them to the earlier insertion), so scores are true inner
+//! products.
 
 use std::path::Path;
 

@@ -153,7 +153,8 @@ impl StoreOptions for FaissStoreOptions {
 ///
 /// # How a query is answered
 /// FAISS proposes rows and the exact kernels score them again, so scores are true inner products
-/// and ties go to the earlier-inserted record, as in `ExactStore`.
+/// and ties among them go to the earlier-inserted record, as in `ExactStore` (which rows FAISS
+/// proposes when several tie for the k-th place is FAISS's choice).
 /// - `Flat`: an unfiltered query is searched in the `IndexFlatIP` (`search_many` sends its
 ///   unfiltered queries in one call, a matrix product in FAISS); a filtered query scans the
 ///   matching records exactly (FAISS's flat search with a selector visits every row anyway).
