@@ -11,15 +11,17 @@ run:
 	cargo run --release -p capibara-server --features embedded --bin capibara -- serve
 
 ## The whole test suite: formatting, lints, every test of every crate with every feature, doc tests.
-## candle's pools spin-wait, and nextest runs a test per core: one candle thread per test process.
+## candle's pools spin-wait, and nextest runs a test per core: one candle thread per test process, and
+## one OpenMP and one OpenBLAS thread for FAISS (which otherwise oversubscribes the cores).
 ## The Milvus server scripts/ensure-services started for the tests is stopped when they end.
 test:
 	scripts/ensure-services
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
-	CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 cargo nextest run --workspace --all-features --no-fail-fast; \
+	CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+		cargo nextest run --workspace --all-features --no-fail-fast; \
 		status=$$?; scripts/ensure-milvus stop; exit $$status
-	cargo test --workspace --all-features --doc
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 cargo test --workspace --all-features --doc
 
 ## Benchmarks with their side-by-side peers (see benches/README.md).
 bench:

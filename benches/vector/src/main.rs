@@ -18,6 +18,8 @@ use hnsw_rs::prelude::{Distance, Hnsw};
 use rayon::prelude::*;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
+use capibara_vector_ann_compare::{Rng, centres, clustered};
+
 const K: usize = 10;
 const M: usize = 16;
 const EF_CONSTRUCTION: usize = 200;
@@ -53,45 +55,6 @@ impl Args {
         }
         args
     }
-}
-
-/// splitmix64 plus Box–Muller: deterministic Gaussian values.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn gaussian(&mut self) -> f32 {
-        let (u, v) = (self.uniform(), self.uniform());
-        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-    }
-}
-
-fn normalise(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|x| *x /= norm);
-}
-
-/// `count` clustered unit vectors, row-major.
-fn clustered(rng: &mut Rng, centres: &[f32], d: usize, noise: f32, count: usize) -> Vec<f32> {
-    let clusters = centres.len() / d;
-    let sigma = noise / (d as f32).sqrt();
-    let mut out = Vec::with_capacity(count * d);
-    for _ in 0..count {
-        let c = (rng.next() % clusters as u64) as usize;
-        let start = out.len();
-        out.extend(centres[c * d..(c + 1) * d].iter().map(|x| x + sigma * rng.gaussian()));
-        normalise(&mut out[start..]);
-    }
-    out
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -307,8 +270,7 @@ fn main() {
     rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global().ok();
     let d = args.d;
     let mut rng = Rng(42);
-    let mut centres: Vec<f32> = (0..args.clusters * d).map(|_| rng.gaussian()).collect();
-    centres.chunks_mut(d).for_each(normalise);
+    let centres = centres(&mut rng, args.clusters, d);
     let data = clustered(&mut rng, &centres, d, args.noise, args.n);
     let queries = clustered(&mut rng, &centres, d, args.noise, args.queries);
     let started = Instant::now();

@@ -1,7 +1,8 @@
 //! One collection in memory, column by column: every vector in one contiguous `n × d` matrix (so a
-//! scan streams memory), and the ids, texts, metadata and insertion sequence numbers in parallel
-//! vectors indexed by slot. Deleting moves the last slot into the hole (swap-remove), so slots are
-//! dense but not in insertion order; the sequence numbers keep that order for tie-breaking.
+//! scan streams memory; grown in huge pages by `memory`), and the ids, texts, metadata and
+//! insertion sequence numbers in parallel vectors indexed by slot. Deleting moves the last slot
+//! into the hole (swap-remove), so slots are dense but not in insertion order; the sequence
+//! numbers keep that order for tie-breaking.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -152,7 +153,7 @@ impl Collection {
     }
 
     /// The slot of the record with `id`.
-    #[cfg_attr(not(feature = "hnsw"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "hnsw", feature = "faiss")), allow(dead_code))]
     pub(crate) fn slot(&self, id: &str) -> Option<usize> {
         self.slots.get(id).copied()
     }
@@ -180,6 +181,7 @@ impl Collection {
             return;
         }
         self.slots.insert(record.id.clone(), self.ids.len());
+        super::memory::reserve(&mut self.vectors, self.dimension);
         self.vectors.extend_from_slice(&record.vector);
         self.ids.push(record.id);
         self.texts.push(record.text);

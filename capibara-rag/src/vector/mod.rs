@@ -1,7 +1,8 @@
 //! Vector stores: [`ExactStore`], the embedded exact index (FAISS `IndexFlatIP` semantics: the
 //! score is the inner product, higher is better, every record is compared), `HnswStore`
-//! (feature `hnsw`), the same store with an HNSW graph for large collections, and `MilvusStore`
-//! (feature `milvus`), a client of a Milvus server with the same answers.
+//! (feature `hnsw`), the same store with an HNSW graph for large collections, `FaissStore`
+//! (feature `faiss`), the same store with a FAISS index (`IndexFlatIP` or `IndexHNSWFlat`), and
+//! `MilvusStore` (feature `milvus`), a client of a Milvus server with the same answers.
 //!
 //! ```
 //! use capibara_core::vector::{Filter, VectorQuery, VectorRecord, VectorStore};
@@ -33,11 +34,13 @@
 //! ```
 //!
 //! ## How it is built
-//! - `collection`: a collection in memory, column by column (one contiguous `n × d` matrix);
+//! - `collection`, `memory`: a collection in memory, column by column (one contiguous `n × d`
+//!   matrix, in transparent huge pages on Linux);
 //! - `filter`: [`Filter`](capibara_core::vector::Filter) evaluated against metadata, and the
 //!   refusal of fields no record has;
-//! - `kernels`, `topk`, `search`: SIMD dot products (AVX-512, AVX2+FMA or portable, picked at run
-//!   time), bounded top-k selection, and batched search as one matrix product per row tile;
+//! - `kernels`, `topk`, `search`, `batch`: SIMD dot products (AVX-512, AVX2+FMA or portable, picked
+//!   at run time), bounded top-k selection, and batched search (on AVX-512 a kernel fusing the
+//!   product with the top-k selection, elsewhere one matrix product per row tile);
 //! - `persist`, `snapshot`, `wal`, `codec`: crash-safe persistence, a checksummed snapshot plus a
 //!   write-ahead log of checksummed entries fsynced before each write returns;
 //! - `store`: what every embedded store shares, generic over the in-memory form of a collection:
@@ -50,6 +53,9 @@
 //!   (`file`); the module docs hold the measurements behind the library and the defaults;
 //! - `milvus` (feature `milvus`): `MilvusStore` and `MilvusConfig`; its module docs hold the
 //!   mapping of records to Milvus fields, of filters to expressions, and the consistency rules;
+//! - `faiss` (feature `faiss`): `FaissStore`, the store over collections with a FAISS index, flat
+//!   or HNSW (`engine`, `flat`, `hnsw`, `file`, and `ffi` for the calls the `faiss` crate does not
+//!   offer safely);
 //! - `conformance` (feature `test-utils`): the behaviour every `VectorStore` must show.
 //!
 //! ## Limits
@@ -58,17 +64,22 @@
 //! metadata up to [`MAX_METADATA_BYTES`] as JSON; dimensions `1..=`[`MAX_DIMENSION`]. The
 //! limits every store shares (k, ids, names, filters) are in [`capibara_core::vector`].
 
+#[cfg(target_arch = "x86_64")]
+mod batch;
 mod codec;
 mod collection;
 #[cfg(feature = "test-utils")]
 pub mod conformance;
 mod exact;
+#[cfg(feature = "faiss")]
+mod faiss;
 pub(crate) mod filter;
 #[cfg(feature = "hnsw")]
 mod hnsw;
 mod kernels;
 #[cfg(feature = "milvus")]
 pub mod milvus;
+mod memory;
 mod persist;
 mod search;
 mod snapshot;
@@ -82,6 +93,8 @@ pub use self::milvus::{
     MilvusStore,
 };
 pub use exact::{ExactStore, ExactStoreOptions};
+#[cfg(feature = "faiss")]
+pub use faiss::{FaissHnsw, FaissIndex, FaissStore, FaissStoreOptions};
 #[cfg(feature = "hnsw")]
 pub use hnsw::{HnswStore, HnswStoreOptions};
 

@@ -5,9 +5,11 @@
 //! - With a filter: the filter runs over every record's metadata first, giving the ascending list
 //!   of matching slots; only those rows are scored. So the result is the best `k` among the
 //!   matching records, however rare they are.
-//! - Several unfiltered queries: one matrix product, queries × (a tile of [`BLOCK_ROWS`] rows)ᵀ,
-//!   per tile, so each row is read from memory once per [`QUERY_GROUP`] queries instead of once per
-//!   query, and the scores buffer stays at `QUERY_GROUP × BLOCK_ROWS` floats.
+//! - Several unfiltered queries: on AVX-512, the fused product and top-k kernel of `batch`, each
+//!   row read from memory once per [`FUSED_QUERY_GROUP`] queries; elsewhere one matrix product,
+//!   queries × (a tile of [`BLOCK_ROWS`] rows)ᵀ, per tile, so each row is read once per
+//!   [`QUERY_GROUP`] queries instead of once per query, and the scores buffer stays at
+//!   `QUERY_GROUP × BLOCK_ROWS` floats.
 
 use capibara_core::Result;
 use capibara_core::vector::VectorQuery;
@@ -24,6 +26,10 @@ pub(crate) const BLOCK_ROWS: usize = 4096;
 
 /// Queries per matrix product in [`search_many`].
 pub(crate) const QUERY_GROUP: usize = 64;
+
+/// Queries per pass of the fused AVX-512 kernel (`batch`): their packed vectors (192 KiB at 384
+/// dimensions) stay in L2 while each row is read from memory once per pass.
+pub(crate) const FUSED_QUERY_GROUP: usize = 128;
 
 /// The best `query.k` rows for an already validated query, best first.
 pub(crate) fn search(collection: &Collection, query: &VectorQuery) -> Vec<Hit> {
@@ -61,13 +67,18 @@ pub(crate) fn search_slots(collection: &Collection, vector: &[f32], k: usize, sl
 pub(crate) fn search_many(collection: &Collection, queries: &[VectorQuery]) -> Result<Vec<Vec<Hit>>> {
     let mut results: Vec<Option<Vec<Hit>>> = vec![None; queries.len()];
     let unfiltered: Vec<usize> = (0..queries.len()).filter(|i| queries[*i].filter.is_none()).collect();
-    for group in unfiltered.chunks(QUERY_GROUP) {
+    let fused = fused_kernel();
+    for group in unfiltered.chunks(if fused { FUSED_QUERY_GROUP } else { QUERY_GROUP }) {
         if group.len() == 1 {
             // A one-row product gains nothing over the dot-product kernel.
             results[group[0]] = Some(search(collection, &queries[group[0]]));
             continue;
         }
-        let hits = search_group(collection, queries, group)?;
+        let hits = if fused {
+            fused_group(collection, queries, group)?
+        } else {
+            search_group(collection, queries, group)?
+        };
         for (i, hits) in group.iter().zip(hits) {
             results[*i] = Some(hits);
         }
@@ -77,6 +88,24 @@ pub(crate) fn search_many(collection: &Collection, queries: &[VectorQuery]) -> R
         .zip(queries)
         .map(|(hits, query)| hits.unwrap_or_else(|| search(collection, query)))
         .collect())
+}
+
+/// Whether this CPU runs the fused product and top-k kernel of `batch` (AVX-512).
+fn fused_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::isa() == crate::kernels::Isa::Avx512 {
+        return true;
+    }
+    false
+}
+
+/// [`batch::search_group`](super::batch::search_group) where it is compiled ([`search_group`]
+/// elsewhere).
+fn fused_group(collection: &Collection, queries: &[VectorQuery], group: &[usize]) -> Result<Vec<Vec<Hit>>> {
+    #[cfg(target_arch = "x86_64")]
+    return Ok(super::batch::search_group(collection, queries, group));
+    #[cfg(not(target_arch = "x86_64"))]
+    search_group(collection, queries, group)
 }
 
 /// The unfiltered queries `group` (indexes into `queries`) answered with one product per tile.
@@ -185,6 +214,35 @@ mod tests {
             assert_eq!(slots(hits), slots(&single));
             for (a, b) in hits.iter().zip(&single) {
                 assert!((a.score - b.score).abs() < 1e-5, "{} vs {}", a.score, b.score);
+            }
+        }
+    }
+
+    #[test]
+    fn both_batch_kernels_match_single_searches_for_every_shape() {
+        // Rows around the fused kernel's step of 8, dimensions around its vectors of 16, groups
+        // around its blocks of 32 queries, k above the row count.
+        for (n, d) in [(5, 7), (8, 16), (37, 33), (300, 40)] {
+            let collection = collection(n, d);
+            for m in [2, 31, 32, 33, 70] {
+                let queries: Vec<VectorQuery> = (0..m as u64)
+                    .map(|seed| query(d, seed + 100, 1 + (seed as usize * 7) % (n + 3), None))
+                    .collect();
+                let group: Vec<usize> = (0..m).collect();
+                let mut answers = vec![search_group(&collection, &queries, &group).unwrap()];
+                if fused_kernel() {
+                    answers.push(fused_group(&collection, &queries, &group).unwrap());
+                }
+                for batched in answers {
+                    for (query, hits) in queries.iter().zip(&batched) {
+                        let single = search(&collection, query);
+                        let slots = |hits: &[Hit]| hits.iter().map(|hit| hit.slot).collect::<Vec<_>>();
+                        assert_eq!(slots(hits), slots(&single), "n {n}, d {d}, m {m}, k {}", query.k);
+                        for (a, b) in hits.iter().zip(&single) {
+                            assert!((a.score - b.score).abs() < 1e-4, "{} vs {}", a.score, b.score);
+                        }
+                    }
+                }
             }
         }
     }

@@ -146,7 +146,7 @@ pub(crate) fn read(path: &Path) -> Result<Snapshot> {
     let count = count as usize;
 
     let mut parts = Parts { dimension, next_seq, ..Parts::default() };
-    parts.vectors.reserve_exact(count * dimension);
+    super::memory::reserve(&mut parts.vectors, count * dimension);
     let mut remaining = count * dimension;
     while remaining > 0 {
         let floats = remaining.min(CHUNK_FLOATS);

@@ -7,6 +7,9 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// Scores [`TopK::extend`] rejects at once when none reaches the floor.
+const SKIP_BLOCK: usize = 32;
+
 /// One kept hit.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Hit {
@@ -85,16 +88,33 @@ impl TopK {
         self.floor = self.heap.peek().map_or(f32::NEG_INFINITY, |worst| worst.score);
     }
 
+    /// The score a hit needs to be kept: −∞ until `k` hits are kept, then the worst kept score (a
+    /// hit equal to it may still win on insertion order).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn threshold(&self) -> f32 {
+        if self.heap.len() < self.k { f32::NEG_INFINITY } else { self.floor }
+    }
+
     /// Offers `scores[i]` for the row `slots(i)` for every `i`.
     #[inline]
     pub(crate) fn extend(&mut self, scores: &[f32], seqs: &[u64], slot_of: impl Fn(usize) -> usize) {
-        for (i, score) in scores.iter().enumerate() {
-            let score = if score.is_nan() { f32::NEG_INFINITY } else { *score };
-            if self.heap.len() == self.k && score < self.floor {
+        for (block, chunk) in scores.chunks(SKIP_BLOCK).enumerate() {
+            // Once k hits are kept, most blocks hold no score at or above the floor: one
+            // vectorised comparison rejects the whole block (a NaN compares false, ranking last).
+            if self.heap.len() == self.k
+                && !chunk.iter().fold(false, |any, score| any | (*score >= self.floor))
+            {
                 continue;
             }
-            let slot = slot_of(i);
-            self.push(Hit { score, seq: seqs[slot], slot });
+            let base = block * SKIP_BLOCK;
+            for (i, score) in chunk.iter().enumerate() {
+                let score = if score.is_nan() { f32::NEG_INFINITY } else { *score };
+                if self.heap.len() == self.k && score < self.floor {
+                    continue;
+                }
+                let slot = slot_of(base + i);
+                self.push(Hit { score, seq: seqs[slot], slot });
+            }
         }
     }
 
@@ -131,6 +151,26 @@ mod tests {
         let seqs = [7, 2, 9, 4, 11];
         assert_eq!(run(3, &scores, &seqs), vec![4, 1, 3]);
         assert_eq!(run(5, &scores, &seqs), vec![4, 1, 3, 0, 2]);
+    }
+
+    #[test]
+    fn blocks_below_the_floor_are_skipped_without_losing_later_hits_or_ties() {
+        // 100 scores: the best ones sit late, in several blocks, one tying the floor.
+        let mut scores: Vec<f32> = (0..100).map(|i| (i % 10) as f32 * 0.01).collect();
+        scores[70] = 0.9;
+        scores[99] = 0.8;
+        scores[45] = 0.09; // ties the 0.09 of slot 9, inserted later (seq 45 > 9)
+        let mut seqs: Vec<u64> = (0..100).collect();
+        seqs[45] = 3; // ... but with an earlier insertion: it wins the tie
+        let top = run(4, &scores, &seqs);
+        assert_eq!(top, vec![70, 99, 45, 9]);
+        let brute: Vec<usize> = {
+            let mut all: Vec<usize> = (0..100).collect();
+            all.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(seqs[*a].cmp(&seqs[*b])));
+            all.truncate(12);
+            all
+        };
+        assert_eq!(run(12, &scores, &seqs), brute);
     }
 
     #[test]
