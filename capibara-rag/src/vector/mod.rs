@@ -77,9 +77,9 @@ pub(crate) mod filter;
 #[cfg(feature = "hnsw")]
 mod hnsw;
 mod kernels;
+mod memory;
 #[cfg(feature = "milvus")]
 pub mod milvus;
-mod memory;
 mod persist;
 mod search;
 mod snapshot;
