@@ -20,8 +20,8 @@ pub use llm::{
 };
 pub use models::{EmbeddingsConfig, LocalEmbeddingsConfig, ModelsConfig, RemoteEmbeddingsConfig};
 pub use retrieval::{
-    CacheConfig, EscalationSettings, FullRagSettings, Fusion, FusionWeights, IngestSettings, Language,
-    MiniRagSettings, RagSettings, RetrievalConfig, VectorStoreConfig,
+    CacheConfig, EscalationSettings, FaissIndexKind, FullRagSettings, Fusion, FusionWeights, IngestSettings,
+    Language, MiniRagSettings, RagSettings, RetrievalConfig, VectorStoreConfig,
 };
 
 use crate::error::{Error, Result};

@@ -251,10 +251,40 @@ pub enum VectorStoreConfig {
         #[serde(default = "default_hnsw_ef_search")]
         ef_search: usize,
     },
+    /// The embedded store with a FAISS index (the server needs the `faiss` feature), persisted
+    /// under `path` (default: `<storage.data_dir>/vectors-faiss`).
+    Faiss {
+        /// The store's directory.
+        #[serde(default)]
+        path: Option<PathBuf>,
+        /// `flat` (`IndexFlatIP`, exact) or `hnsw` (`IndexHNSWFlat`).
+        #[serde(default)]
+        index: FaissIndexKind,
+        /// HNSW links per node (`M`), 2 to 255.
+        #[serde(default = "default_hnsw_m")]
+        m: usize,
+        /// HNSW candidates weighed while building, 1 to 4,096.
+        #[serde(default = "default_hnsw_ef_construction")]
+        ef_construction: usize,
+        /// HNSW candidates kept while searching, 1 to 4,096.
+        #[serde(default = "default_hnsw_ef_search")]
+        ef_search: usize,
+    },
     /// A Milvus server (the server needs the `milvus` feature). The other keys of the section are
     /// the settings of `capibara_rag::vector::MilvusConfig` (`url`, `index`, `consistency`,
     /// `timeout`, `ready_timeout`), checked when the store is opened.
     Milvus(serde_json::Map<String, serde_json::Value>),
+}
+
+/// The FAISS index of `kind = "faiss"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaissIndexKind {
+    /// `IndexFlatIP`: exact inner product.
+    #[default]
+    Flat,
+    /// `IndexHNSWFlat` with the inner-product metric.
+    Hnsw,
 }
 
 fn default_hnsw_m() -> usize {
@@ -273,7 +303,8 @@ impl VectorStoreConfig {
     fn validate(&self) -> Result<()> {
         match self {
             Self::Exact { .. } | Self::Milvus(_) => Ok(()),
-            Self::Hnsw { m, ef_construction, ef_search, .. } => {
+            Self::Hnsw { m, ef_construction, ef_search, .. }
+            | Self::Faiss { m, ef_construction, ef_search, .. } => {
                 if !(2..=255).contains(m) {
                     return Err(Error::invalid(format!("retrieval.store.m must be 2..=255, got {m}")));
                 }

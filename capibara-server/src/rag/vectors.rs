@@ -32,8 +32,43 @@ fn open_blocking(config: &VectorStoreConfig, data_dir: &Path) -> Result<Arc<dyn 
             let dir = resolve(path.as_deref(), data_dir, "vectors-hnsw");
             open_hnsw(&dir, *m, *ef_construction, *ef_search)
         }
+        VectorStoreConfig::Faiss { path, index, m, ef_construction, ef_search } => {
+            let dir = resolve(path.as_deref(), data_dir, "vectors-faiss");
+            open_faiss(&dir, *index, *m, *ef_construction, *ef_search)
+        }
         VectorStoreConfig::Milvus(_) => Err(Error::internal("Milvus is opened asynchronously")),
     }
+}
+
+#[cfg(feature = "faiss")]
+fn open_faiss(
+    dir: &Path,
+    index: capibara_core::config::FaissIndexKind,
+    m: usize,
+    ef_construction: usize,
+    ef_search: usize,
+) -> Result<Arc<dyn VectorStore>> {
+    use capibara_core::config::FaissIndexKind;
+    use capibara_rag::vector::{FaissHnsw, FaissIndex, FaissStore};
+    let index = match index {
+        FaissIndexKind::Flat => FaissIndex::Flat,
+        FaissIndexKind::Hnsw => FaissIndex::Hnsw(FaissHnsw { m, ef_construction, ef_search }),
+    };
+    Ok(Arc::new(FaissStore::open(dir, index).map_err(|e| e.context("retrieval.store (faiss)"))?))
+}
+
+#[cfg(not(feature = "faiss"))]
+fn open_faiss(
+    _: &Path,
+    _: capibara_core::config::FaissIndexKind,
+    _: usize,
+    _: usize,
+    _: usize,
+) -> Result<Arc<dyn VectorStore>> {
+    Err(Error::unavailable(
+        "retrieval.store kind \"faiss\" needs a build with the `faiss` feature \
+         (cargo build -p capibara-server --features faiss)",
+    ))
 }
 
 #[cfg(feature = "milvus")]
@@ -92,6 +127,22 @@ mod tests {
         assert_eq!(resolve(None, data, "vectors"), data.join("vectors"));
         assert_eq!(resolve(Some(Path::new("v2")), data, "vectors"), data.join("v2"));
         assert_eq!(resolve(Some(Path::new("/mnt/v")), data, "vectors"), PathBuf::from("/mnt/v"));
+    }
+
+    #[cfg(all(feature = "faiss", feature = "hnsw"))]
+    #[tokio::test]
+    async fn every_embedded_kind_opens_from_its_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, subdir) in [
+            ("kind = \"hnsw\"\nef_search = 32", "vectors-hnsw"),
+            ("kind = \"faiss\"", "vectors-faiss"),
+            ("kind = \"faiss\"\nindex = \"hnsw\"\npath = \"faiss-hnsw\"", "faiss-hnsw"),
+        ] {
+            let config: VectorStoreConfig = toml::from_str(text).unwrap();
+            let store = open(&config, dir.path()).await.unwrap();
+            store.ensure_collection("docs", 4).await.unwrap();
+            assert!(dir.path().join(subdir).join("docs").exists(), "{text}");
+        }
     }
 
     #[tokio::test]
