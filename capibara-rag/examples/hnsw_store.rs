@@ -13,36 +13,11 @@ use serde_json::json;
 
 const RECORDS: usize = 50_000;
 const DIMENSION: usize = 128;
-const TOPICS: usize = 100;
-
-/// A deterministic pseudo-random value in [-1, 1) (splitmix64).
-fn noise(seed: u64) -> f32 {
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-}
-
-/// A unit vector near the centre of `topic`.
-fn embedding(topic: usize, seed: u64) -> Vec<f32> {
-    let v: Vec<f32> = (0..DIMENSION)
-        .map(|j| noise((topic * DIMENSION + j) as u64) + 0.9 * noise(seed * 7919 + j as u64 + 1_000_000))
-        .collect();
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / norm).collect()
-}
+#[path = "support/clustered.rs"]
+mod clustered;
 
 fn record(i: usize) -> VectorRecord {
-    let topic = i % TOPICS;
-    VectorRecord {
-        id: format!("doc-{i}"),
-        vector: embedding(topic, i as u64),
-        text: format!("documento {i} sobre el tema {topic}"),
-        metadata: json!({ "topic": topic, "lang": if (i / TOPICS).is_multiple_of(4) { "en" } else { "es" } })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    }
+    clustered::record(i, DIMENSION)
 }
 
 #[tokio::main]
@@ -63,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{RECORDS} records upserted and indexed in {:.1} s", started.elapsed().as_secs_f64());
 
-    let question = VectorQuery { vector: embedding(42, 999_999), k: 5, filter: None };
+    let question = VectorQuery { vector: clustered::embedding(42, 999_999, DIMENSION), k: 5, filter: None };
     let started = Instant::now();
     let hits = store.search("docs", &question).await?;
     println!("closest 5 ({} µs):", started.elapsed().as_micros());

@@ -15,36 +15,11 @@ use serde_json::json;
 const COLLECTION: &str = "capibara_example";
 const RECORDS: usize = 10_000;
 const DIMENSION: usize = 384;
-const TOPICS: usize = 100;
-
-/// A deterministic pseudo-random value in [-1, 1) (splitmix64).
-fn noise(seed: u64) -> f32 {
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-}
-
-/// A unit vector near the centre of `topic`.
-fn embedding(topic: usize, seed: u64) -> Vec<f32> {
-    let v: Vec<f32> = (0..DIMENSION)
-        .map(|j| noise((topic * DIMENSION + j) as u64) + 0.9 * noise(seed * 7919 + j as u64 + 1_000_000))
-        .collect();
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / norm).collect()
-}
+#[path = "support/clustered.rs"]
+mod clustered;
 
 fn record(i: usize) -> VectorRecord {
-    let topic = i % TOPICS;
-    VectorRecord {
-        id: format!("doc-{i}"),
-        vector: embedding(topic, i as u64),
-        text: format!("documento {i} sobre el tema {topic}"),
-        metadata: json!({ "topic": topic, "lang": if (i / TOPICS).is_multiple_of(4) { "en" } else { "es" } })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    }
+    clustered::record(i, DIMENSION)
 }
 
 /// Runs `n` searches of `query` one after the other; the mean latency and searches per second.
@@ -81,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{RECORDS} records upserted in {:.2} s", started.elapsed().as_secs_f64());
 
     // The first read after a write waits until the server has applied it (read-your-writes).
-    let question = VectorQuery { vector: embedding(42, 999_999), k: 10, filter: None };
+    let question = VectorQuery { vector: clustered::embedding(42, 999_999, DIMENSION), k: 10, filter: None };
     let started = Instant::now();
     println!(
         "count {} (first read after the writes: {} ms)",
@@ -108,7 +83,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (latency, qps) = timed(&store, &english, 200).await?;
     println!("filtered search (lang = en): {:.2} ms each, {qps:.0} searches/s", latency.as_secs_f64() * 1e3);
     let batch: Vec<VectorQuery> = (0..100)
-        .map(|i| VectorQuery { vector: embedding(i, 5_000 + i as u64), ..question.clone() })
+        .map(|i| VectorQuery {
+            vector: clustered::embedding(i, 5_000 + i as u64, DIMENSION),
+            ..question.clone()
+        })
         .collect();
     let started = Instant::now();
     store.search_many(COLLECTION, &batch).await?;
