@@ -19,11 +19,14 @@
 //!
 //! ## Modules
 //! - [`app`]: [`Capibara`], every component built from one configuration.
+//! - [`chat_feed`]: a streamed answer read one event at a time (the bindings' iterators).
 //! - [`cache`]: the configured [`Cache`](capibara_core::cache::Cache) — in process or Redis.
 //! - [`evaluation`]: `capibara eval` — BM25, dense and hybrid retrieval measured on a BEIR folder.
 //! - [`ingest_progress`]: `capibara ingest`'s progress bar.
 //! - [`local_models`]: embedded defaults — the local models a configuration needs, installed on
 //!   first use.
+//! - [`operations`]: what every face offers — chat, embed, search, ask, ingest — with its checks
+//!   and timeouts, as methods of [`Capibara`].
 //! - [`rag`]: retrieval as served — the configured vector store, the ingestion ledger, search
 //!   modes and ingestion.
 //! - [`settings`]: loading `capibara.toml` and `CAPIBARA_…` overrides.
@@ -40,10 +43,12 @@
 
 pub mod app;
 pub mod cache;
+pub mod chat_feed;
 pub mod evaluation;
 pub mod http;
 pub mod ingest_progress;
 pub mod local_models;
+pub mod operations;
 pub mod rag;
 pub mod serve;
 pub mod settings;

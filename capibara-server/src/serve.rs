@@ -54,6 +54,69 @@ pub async fn serve_until(
     }
 }
 
+/// A server running in the background of the current runtime (what the bindings' `serve()`
+/// starts): every route over one composition, until [`stop`](Self::stop).
+#[derive(Debug)]
+pub struct Background {
+    address: SocketAddr,
+    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    finished: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Background {
+    /// Binds `host:port` (port 0 picks a free one) and serves `app` on a task of the current
+    /// runtime. Open requests get the configured grace period when it stops.
+    pub async fn start(app: Capibara, host: &str, port: u16) -> Result<Self> {
+        let listener = TcpListener::bind((host, port))
+            .await
+            .map_err(|e| Error::unavailable(format!("cannot listen on {host}:{port}: {e}")))?;
+        let address = listener.local_addr().map_err(|e| Error::internal(format!("no local address: {e}")))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (done, finished) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(error) = serve_until(app, listener, shutdown).await {
+                tracing::error!(%error, "the server stopped with an error");
+            }
+            let _ = done.send(true);
+        });
+        Ok(Self { address, stop: std::sync::Mutex::new(Some(stop)), finished })
+    }
+
+    /// The address bound.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:5001`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Asks the server to stop; see [`stopped`](Self::stopped) to wait for it.
+    pub fn stop(&self) {
+        let sender = self.stop.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(());
+        }
+    }
+
+    /// Whether the server still serves.
+    pub fn is_running(&self) -> bool {
+        !*self.finished.borrow()
+    }
+
+    /// Resolves once the server has stopped (owns what it needs, for any runtime).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut finished = self.finished.clone();
+        async move {
+            let _ = finished.wait_for(|done| *done).await;
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

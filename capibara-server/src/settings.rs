@@ -9,7 +9,7 @@ use std::path::Path;
 use capibara_core::config::Config;
 use capibara_core::{Error, Result};
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Json, Serialized, Toml};
 
 /// Environment variable prefix for configuration overrides.
 pub const ENV_PREFIX: &str = "CAPIBARA_";
@@ -29,8 +29,24 @@ pub fn load(file: Option<&Path>) -> Result<Config> {
         }
         figment = figment.merge(Toml::file(path));
     }
+    extract_with_env(figment)
+}
+
+/// Reads the configuration from a JSON-shaped value laid out as `capibara.toml` (a Python dict,
+/// a JavaScript object), overridden by the environment like a file, then validates it.
+pub fn from_value(value: &serde_json::Value) -> Result<Config> {
+    if !value.is_object() {
+        return Err(Error::invalid("configuration: expected a table of sections (a dict or an object)"));
+    }
+    // Read as JSON text, so errors name the key, not a source location of this crate.
+    let figment =
+        Figment::from(Serialized::defaults(Config::default())).merge(Json::string(&value.to_string()));
+    extract_with_env(figment)
+}
+
+fn extract_with_env(figment: Figment) -> Result<Config> {
     // The filter sees split keys in their original case (`LLM.BACKENDS`).
-    figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+    let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
         let section = key.as_str().split('.').next().unwrap_or_default();
         SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
     }));
@@ -72,6 +88,18 @@ mod tests {
             matches!(config.embeddings, capibara_core::config::EmbeddingsConfig::Local(ref l) if l.threads == 2)
         );
         assert!(!config.models.auto_pull);
+    }
+
+    #[test]
+    fn values_are_read_like_files() {
+        let value = serde_json::json!({"server": {"port": 6001}, "embeddings": {"kind": "none"}});
+        let config = from_value(&value).unwrap();
+        assert_eq!(config.server.port, 6001);
+        assert_eq!(config.embeddings, capibara_core::config::EmbeddingsConfig::None);
+        let error = from_value(&serde_json::json!({"server": {"port": "many"}})).unwrap_err();
+        assert!(error.to_string().contains("port"), "{error}");
+        assert!(!error.to_string().contains(".rs"), "no source locations in errors: {error}");
+        assert!(from_value(&serde_json::json!([1, 2])).is_err());
     }
 
     #[test]

@@ -17,10 +17,9 @@ use uuid::Uuid;
 
 use super::chat_input::{ChatCall, form_from_json, form_from_multipart};
 use super::error::ApiError;
-use super::rag::{RetrievalInfo, SourceOut};
-use super::rag_answer::RagContext;
 use super::{ollama, sse};
 use crate::app::Capibara;
+use crate::rag::{RagContext, RetrievalInfo, Source};
 
 /// Response header naming the conversation of a streamed answer before its first frame.
 pub(crate) static CONVERSATION_ID: axum::http::HeaderName =
@@ -155,7 +154,7 @@ struct ChatAnswer {
     latency_ms: u64,
     /// With `use_rag`: the sources the model was given, numbered as it may cite them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    sources: Option<Vec<SourceOut>>,
+    sources: Option<Vec<Source>>,
     /// With `use_rag`: how retrieval went.
     #[serde(skip_serializing_if = "Option::is_none")]
     retrieval: Option<RetrievalInfo>,
@@ -248,7 +247,7 @@ struct DoneFrame<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<Usage>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    sources: Option<&'a [SourceOut]>,
+    sources: Option<&'a [Source]>,
 }
 
 #[derive(Serialize)]
@@ -302,7 +301,7 @@ async fn stream(app: &Capibara, mut call: ChatCall) -> Result<Response, ApiError
     Ok(response)
 }
 
-fn done_frame(summary: &TurnSummary, sources: Option<&[SourceOut]>) -> bytes::Bytes {
+fn done_frame(summary: &TurnSummary, sources: Option<&[Source]>) -> bytes::Bytes {
     sse::json_frame(&DoneFrame {
         content: "",
         done: true,

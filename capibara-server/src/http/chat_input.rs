@@ -10,8 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::rag_answer::RagRequest;
-use crate::rag::RagMode;
+use crate::rag::{RagMode, RagRequest};
 use crate::uploads::UploadStore;
 use capibara_core::vector::Filter;
 
@@ -108,8 +107,7 @@ impl ChatForm {
 
 /// Parses a conversation id, with a clear error for anything that is not a UUID.
 pub(crate) fn parse_conversation_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text.trim())
-        .map_err(|_| Error::invalid(format!("conversation_id `{text}` is not a valid id")).into())
+    Ok(crate::rag::parse_conversation_id(text)?)
 }
 
 /// The `Idempotency-Key` header, if sent (bounded, printable).

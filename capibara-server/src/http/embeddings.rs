@@ -9,7 +9,6 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use capibara_core::Error;
-use capibara_core::embed::validate_inputs;
 use capibara_llm::wire::openai::{
     EmbeddingData, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage, EmbeddingVector,
     EncodingFormat,
@@ -49,7 +48,7 @@ async fn openai_answer(app: &Capibara, request: Request) -> Result<Response, Ope
         .into());
     }
     check_model(&request.model, embedder.model_id())?;
-    let vectors = embed(app, &texts).await?;
+    let vectors = app.embed(&texts).await?;
     let format = request.encoding_format.unwrap_or(EncodingFormat::Float);
     let data = vectors
         .iter()
@@ -118,7 +117,7 @@ async fn capibara_answer(app: &Capibara, request: Request) -> Result<Response, A
         _ => return Err(Error::invalid("send either `texts` (a list) or `text`").into()),
     };
     let embedder = app.embedder()?;
-    let embeddings = embed(app, &texts).await?;
+    let embeddings = app.embed(&texts).await?;
     Ok(Json(CapibaraResponse {
         model: embedder.model_id().to_owned(),
         dimension: embedder.dimension(),
@@ -126,14 +125,6 @@ async fn capibara_answer(app: &Capibara, request: Request) -> Result<Response, A
         embeddings,
     })
     .into_response())
-}
-
-async fn embed(app: &Capibara, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
-    validate_inputs(texts)?;
-    let timeout = app.config().server.request_timeout;
-    tokio::time::timeout(timeout, app.embedder()?.embed(texts))
-        .await
-        .map_err(|_| Error::Timeout(format!("embedding took longer than {timeout:?}")))?
 }
 
 #[cfg(test)]

@@ -44,18 +44,12 @@ async fn answer(app: &Capibara, request: Request) -> Result<Response, OpenAiErro
     let stream = request.stream.unwrap_or(false);
     let include_usage = request.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
     let chat = to_core(request)?;
-    chat.validate()?;
-    let llm = app.llm()?;
     if stream {
-        let answer = llm.chat_stream(chat).await?;
+        let answer = app.chat_stream(chat).await?;
         let chunks = ChunkStream::new(answer, include_usage);
         Ok(sse::response(Body::from_stream(sse::with_keep_alive(sse::coalesce(chunks)))))
     } else {
-        let timeout = app.config().server.request_timeout;
-        let answer = tokio::time::timeout(timeout, llm.chat(chat))
-            .await
-            .map_err(|_| Error::Timeout(format!("the answer took longer than {timeout:?}")))??;
-        Ok(Json(completion(answer)).into_response())
+        Ok(Json(completion(app.chat(chat).await?)).into_response())
     }
 }
 

@@ -6,6 +6,8 @@
 //! ingestions, restoring vectors a store lacks) before it returns, so nothing half-written is ever
 //! searched.
 
+pub mod answer;
+mod results;
 mod vectors;
 
 use std::path::PathBuf;
@@ -28,6 +30,11 @@ use tokio::sync::Mutex;
 
 use crate::store::{LedgerCounts, SqlLedger, SqlStore};
 
+pub use answer::{AskOptions, RagAnswer, RagContext, RagRequest, parse_conversation_id};
+pub use results::{
+    DocumentInput, IngestSummary, MAX_DOCUMENTS_PER_CALL, MAX_QUERY_CHARS, RetrievalInfo, RetrievalStats,
+    SearchOptions, SearchResults, Source, checked_documents, checked_query,
+};
 pub use vectors::open as open_vector_store;
 
 /// How a search is run.

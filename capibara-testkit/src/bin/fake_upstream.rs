@@ -8,7 +8,8 @@
 //! ```
 //!
 //! A request's model can override the shape of the answer: `bench-64x5ms` streams 64 one-token chunks
-//! 5 ms apart. Routes: `POST /v1/chat/completions` (streamed or not; a usage chunk when
+//! 5 ms apart. A model whose name starts with `reasoning` first thinks aloud in vLLM's
+//! `reasoning_content` channel (as gpt-oss is served), then answers. Routes: `POST /v1/chat/completions` (streamed or not; a usage chunk when
 //! `stream_options.include_usage`), `GET /v1/models`, `GET /health`. Prints `listening on http://…` on
 //! stdout once bound.
 
@@ -142,6 +143,13 @@ const WORDS: [&str; 16] = [
     "medidas. ",
 ];
 
+/// What a `reasoning…` model thinks before answering, one chunk per word.
+const THOUGHTS: [&str; 4] = ["El ", "usuario ", "saluda. ", "Respondo."];
+
+fn reasons(model: &str) -> bool {
+    model.starts_with("reasoning")
+}
+
 /// The parts of a chat request the answer depends on; the rest (messages included) is skipped.
 #[derive(Deserialize)]
 struct ChatBody<'a> {
@@ -175,6 +183,7 @@ fn json_response(status: StatusCode, document: &serde_json::Value) -> Response<B
 /// One streamed answer being written.
 struct Answer {
     chunks: ChunkEncoder,
+    thoughts_left: usize,
     shape: Shape,
     written: u32,
     usage: Option<(u32, u32)>,
@@ -193,6 +202,11 @@ enum Stage {
 impl Answer {
     async fn next_frame(&mut self) -> Option<Bytes> {
         match self.stage {
+            Stage::Tokens if self.thoughts_left > 0 => {
+                let thought = THOUGHTS[THOUGHTS.len() - self.thoughts_left];
+                self.thoughts_left -= 1;
+                Some(self.chunks.text_delta("reasoning_content", thought))
+            }
             Stage::Tokens => {
                 if self.written > 0 && !self.shape.delay.is_zero() {
                     tokio::time::sleep(self.shape.delay).await;
@@ -245,7 +259,10 @@ async fn chat(request: Request<Incoming>, default: Shape) -> Response<Body> {
     if !body.stream {
         tokio::time::sleep(shape.delay * shape.tokens).await;
         let content: String = (0..shape.tokens).map(|i| WORDS[i as usize % WORDS.len()]).collect();
-        let message = serde_json::json!({ "role": "assistant", "content": content });
+        let mut message = serde_json::json!({ "role": "assistant", "content": content });
+        if reasons(&model) {
+            message["reasoning_content"] = serde_json::json!(THOUGHTS.concat());
+        }
         let document =
             openai::chat_completion(created, &model, &message, Some("stop"), (prompt_tokens, shape.tokens));
         return json_response(StatusCode::OK, &document);
@@ -254,6 +271,7 @@ async fn chat(request: Request<Incoming>, default: Shape) -> Response<Body> {
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let answer = Answer {
         chunks: ChunkEncoder::new(&id, created, &model),
+        thoughts_left: if reasons(&model) { THOUGHTS.len() } else { 0 },
         shape,
         written: 0,
         usage: include_usage.then_some((prompt_tokens, shape.tokens)),
@@ -343,5 +361,26 @@ mod tests {
         assert_eq!(Shape::for_model("bench-8x5", default), default);
         assert_eq!(Shape::for_model("bench-x5ms", default), default);
         assert_eq!(default.model_name(), "bench-64x0ms");
+    }
+
+    #[tokio::test]
+    async fn reasoning_models_think_before_they_answer() {
+        let shape = Shape { tokens: 2, delay: Duration::ZERO };
+        let mut answer = Answer {
+            chunks: ChunkEncoder::new("chatcmpl-1", 0, "reasoning-test"),
+            thoughts_left: THOUGHTS.len(),
+            shape,
+            written: 0,
+            usage: None,
+            stage: Stage::Tokens,
+        };
+        let mut frames = Vec::new();
+        while let Some(frame) = answer.next_frame().await {
+            frames.push(String::from_utf8(frame.to_vec()).unwrap());
+        }
+        let reasoning = frames.iter().take_while(|f| f.contains("reasoning_content")).count();
+        assert_eq!(reasoning, THOUGHTS.len(), "{frames:?}");
+        assert!(frames[reasoning].contains("\"content\":\"Hola \""), "{frames:?}");
+        assert!(!frames[reasoning..].iter().any(|f| f.contains("reasoning_content")));
     }
 }
