@@ -1,0 +1,5 @@
+//! Linker set-up for a Node addon.
+
+fn main() {
+    napi_build::setup();
+}
