@@ -2,7 +2,7 @@
 // (`capibara serve`, a separate process, keep-alive fetch). Run by benches/bindings/run, after
 // overhead.py (which measured the library's own time); writes its medians as JSON.
 import { spawn } from 'node:child_process'
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -50,7 +50,13 @@ writeFileSync(serverConfig, config(join(args.work, 'server-data')))
 let app = await Capibara.open(bindingConfig)
 await app.ingest(args.corpus)
 app.close()
-cpSync(join(args.work, 'binding-data'), join(args.work, 'server-data'), { recursive: true })
+// A closed composition's database pool finishes closing in the background: copy once SQLite's
+// closing checkpoint has removed its -wal file.
+const dataDir = join(args.work, 'binding-data')
+for (let i = 0; i < 300 && readdirSync(dataDir).some((name) => name.endsWith('.db-wal')); i++) {
+  await new Promise((resolve) => setTimeout(resolve, 100))
+}
+cpSync(dataDir, join(args.work, 'server-data'), { recursive: true })
 
 // A fresh composition (the closed one released the store directory).
 app = await Capibara.open(bindingConfig)

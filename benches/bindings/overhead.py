@@ -70,6 +70,15 @@ def wait_for(port: int, process: subprocess.Popen, seconds: float = 120) -> None
     raise RuntimeError("capibara serve did not come up")
 
 
+def copy_when_settled(source: Path, target: Path) -> None:
+    """Copies a data dir once SQLite's closing checkpoint has removed its -wal/-shm files (a closed
+    composition's database pool finishes closing in the background)."""
+    deadline = time.monotonic() + 30
+    while any(source.glob("*.db-wal")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    shutil.copytree(source, target)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--capibara", required=True, help="the release `capibara` binary")
@@ -90,7 +99,7 @@ def main() -> None:
     with capibara.Capibara(str(binding_config)) as app:
         ingested = app.ingest(args.corpus)
     # The server gets a copy of the same collection (the store directory has one user at a time).
-    shutil.copytree(work / "binding-data", work / "server-data")
+    copy_when_settled(work / "binding-data", work / "server-data")
 
     library = json.loads(
         subprocess.run(

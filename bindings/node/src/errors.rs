@@ -105,11 +105,24 @@ where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
 {
-    env.spawn_future(async move {
-        let outcome = match work {
-            Ok(work) => work.await,
-            Err(failure) => Err(failure),
-        };
-        Ok(Settled(outcome))
-    })
+    let work = match work {
+        Ok(work) => work,
+        Err(failure) => return env.spawn_future(async move { Ok(Settled::<T>(Err(failure))) }),
+    };
+    // Most calls (a search, a stats read) finish without waiting on anything: polled once here,
+    // inside the runtime's context, they settle the promise at once instead of crossing to a
+    // worker thread and back to the event loop. The rest continue on the runtime.
+    let mut work = Box::pin(work);
+    let first = napi::bindgen_prelude::within_runtime_if_available(|| {
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        work.as_mut().poll(&mut context)
+    });
+    match first {
+        std::task::Poll::Ready(Ok(value)) => PromiseRaw::resolve(env, Settled(Ok(value))),
+        // A failure rejects through the runtime, as every other failure does.
+        std::task::Poll::Ready(Err(failure)) => {
+            env.spawn_future(async move { Ok(Settled::<T>(Err(failure))) })
+        }
+        std::task::Poll::Pending => env.spawn_future(async move { Ok(Settled(work.await)) }),
+    }
 }

@@ -85,19 +85,23 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: Value, what: &str) -> PyRes
 }
 
 /// A result the library serialised, handed to Python as dicts, lists and scalars.
-pub(crate) struct Json(pub(crate) Value);
+///
+/// It travels as the JSON text the HTTP API would send and is read by Python's own (C) JSON
+/// parser: an `f32` arrives as the float its shortest form denotes (`0.1`, not
+/// `0.10000000149011612`), so every face returns the same numbers, and it is the quickest way
+/// to build many small Python objects.
+pub(crate) struct Json(String);
 
 impl Json {
-    /// Serialises a library value as the HTTP API does: through its JSON text, so an `f32`
-    /// arrives as the float its shortest form denotes (`0.1`, not `0.10000000149011612`) and
-    /// every face returns the same numbers.
+    /// Serialises a library value.
     pub(crate) fn of(value: &impl serde::Serialize) -> Result<Self, capibara_core::Error> {
-        let failed =
-            |e: serde_json::Error| capibara_core::Error::internal(format!("cannot serialise a result: {e}"));
-        let text = serde_json::to_string(value).map_err(failed)?;
-        serde_json::from_str(&text).map(Self).map_err(failed)
+        serde_json::to_string(value)
+            .map(Self)
+            .map_err(|e| capibara_core::Error::internal(format!("cannot serialise a result: {e}")))
     }
 }
+
+static JSON_LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
 
 impl<'py> IntoPyObject<'py> for Json {
     type Target = PyAny;
@@ -105,38 +109,8 @@ impl<'py> IntoPyObject<'py> for Json {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.0)
+        let loads = JSON_LOADS
+            .get_or_try_init(py, || Ok::<_, PyErr>(py.import("json")?.getattr("loads")?.unbind()))?;
+        loads.bind(py).call1((self.0,))
     }
-}
-
-/// Builds the Python value of a JSON value.
-pub(crate) fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(flag) => PyBool::new(py, *flag).to_owned().into_any(),
-        Value::Number(number) => {
-            if let Some(n) = number.as_i64() {
-                n.into_pyobject(py)?.into_any()
-            } else if let Some(n) = number.as_u64() {
-                n.into_pyobject(py)?.into_any()
-            } else {
-                PyFloat::new(py, number.as_f64().unwrap_or(f64::NAN)).into_any()
-            }
-        }
-        Value::String(text) => PyString::new(py, text).into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, item)?)?;
-            }
-            list.into_any()
-        }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (key, item) in map {
-                dict.set_item(key, to_py(py, item)?)?;
-            }
-            dict.into_any()
-        }
-    })
 }

@@ -230,7 +230,8 @@ impl IngestProgress for ProgressCallback {
             IngestEvent::Indexed { chunks } => json!({"type": "indexed", "chunks": chunks}),
         };
         let outcome = Python::attach(|py| {
-            Json(event).into_pyobject(py).and_then(|e| callback.call1(py, (e,)).map(drop))
+            let event = Json::of(&event).map_err(errors::to_py)?.into_pyobject(py)?;
+            callback.call1(py, (event,)).map(drop)
         });
         if let Err(error) = outcome {
             self.failed = Some(error);

@@ -29,9 +29,37 @@ pub(crate) fn call<T: Send + 'static>(
     Box::pin(async move { work.await.map_err(errors::to_py) })
 }
 
-/// Runs `work` on the runtime and waits for it without holding the GIL. A signal handler that
-/// raises (Ctrl-C's `KeyboardInterrupt`) cancels the work and raises in the caller.
+/// Runs `work` and waits for it without holding the GIL. A signal handler that raises (Ctrl-C's
+/// `KeyboardInterrupt`) cancels the work and raises in the caller.
+///
+/// The work runs on the calling thread (the runtime's workers drive its I/O and timers), so a
+/// call that does not wait on anything costs no thread hop; from inside the runtime (a callback
+/// the library calls) it runs on a worker instead.
 pub(crate) fn wait<T: Send + 'static>(
+    py: Python<'_>,
+    work: impl Future<Output = PyResult<T>> + Send + 'static,
+) -> PyResult<T> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return wait_on_worker(py, work);
+    }
+    let mut work = Box::pin(work);
+    loop {
+        let (back, outcome) = py.detach(move || {
+            // The timer is made inside the runtime's context (block_on enters it).
+            let outcome = runtime().block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut work).await });
+            (work, outcome)
+        });
+        work = back;
+        match outcome {
+            Ok(result) => return result,
+            // Returning drops the work: that cancels it.
+            Err(_) => py.check_signals()?,
+        }
+    }
+}
+
+/// As [`wait`], with the work on a runtime worker (for callers already inside the runtime).
+fn wait_on_worker<T: Send + 'static>(
     py: Python<'_>,
     work: impl Future<Output = PyResult<T>> + Send + 'static,
 ) -> PyResult<T> {
