@@ -318,7 +318,11 @@ impl Capibara {
             let port = if is_absent(&port) { DEFAULT_PORT } else { from_js::<u16>(port, "port")? };
             Ok(async move {
                 let running = Arc::new(Background::start(app, &host, port).await?);
-                core.servers.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&running));
+                let mut servers = core.servers.lock().unwrap_or_else(PoisonError::into_inner);
+                // Servers closed on their own are forgotten, so serving repeatedly does not pile them up.
+                servers.retain(|server| server.is_running());
+                servers.push(Arc::clone(&running));
+                drop(servers);
                 // Closed while binding: the server must not outlive its composition.
                 if core.is_closed() {
                     running.stop();

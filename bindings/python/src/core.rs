@@ -158,7 +158,11 @@ impl Core {
         let core = Arc::clone(self);
         Ok(call(async move {
             let running = Arc::new(Background::start(app, &host, port).await?);
-            core.servers.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&running));
+            let mut servers = core.servers.lock().unwrap_or_else(PoisonError::into_inner);
+            // Servers closed on their own are forgotten, so serving repeatedly does not pile them up.
+            servers.retain(|server| server.is_running());
+            servers.push(Arc::clone(&running));
+            drop(servers);
             if core.is_closed() {
                 running.stop();
             }
