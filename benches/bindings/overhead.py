@@ -2,6 +2,10 @@
 (`capibara serve`, a separate process, one keep-alive connection), with the library's own time
 per call (capibara-operation-timing) as the floor: overhead = per-call time − library time.
 
+The library's own calls (in capibara-operation-timing --serve, on its own copy of the collection),
+the in-process calls and the HTTP calls are measured in alternating rounds, so all three see the
+same machine: on shared cores a slow minute would otherwise land on one side only.
+
 Run by benches/bindings/run, which builds everything in release and passes the paths."""
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import capibara
@@ -21,15 +26,59 @@ TEXT = "¿Dónde vive el capibara?"
 QUERY = "¿Cuál es la capital de Francia?"
 
 
-def median_us(calls: int, call) -> float:
-    for _ in range(max(calls // 10, 1)):
-        call()
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter_ns()
-        call()
-        samples.append((time.perf_counter_ns() - started) / 1000)
-    return statistics.median(samples)
+ROUNDS = 10
+
+Batch = Callable[[int], list[float]]
+
+
+def timed(call: Callable[[], object]) -> Batch:
+    """A batch of `n` calls, each timed in µs."""
+
+    def batch(n: int) -> list[float]:
+        taken = []
+        for _ in range(n):
+            started = time.perf_counter_ns()
+            call()
+            taken.append((time.perf_counter_ns() - started) / 1000)
+        return taken
+
+    return batch
+
+
+def interleaved_medians(calls: int, cells: dict[str, Batch]) -> dict[str, float]:
+    """Median µs per call of each cell, measured in ROUNDS alternating rounds after a warm-up."""
+    for batch in cells.values():
+        batch(max(calls // 10, 1))
+    samples: dict[str, list[float]] = {name: [] for name in cells}
+    for _ in range(ROUNDS):
+        for name, batch in cells.items():
+            samples[name] += batch(max(calls // ROUNDS, 1))
+    return {name: statistics.median(taken) for name, taken in samples.items()}
+
+
+class Library:
+    """capibara-operation-timing --serve: the library's own calls, in batches asked for on stdin."""
+
+    def __init__(self, timing: str, config: Path) -> None:
+        command = [timing, "--config", str(config), "--text", TEXT, "--query", QUERY, "--serve"]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def batch(self, operation: str) -> Batch:
+        def run(n: int) -> list[float]:
+            assert self.process.stdin is not None and self.process.stdout is not None
+            self.process.stdin.write(f"{operation} {n}\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"capibara-operation-timing exited ({self.process.wait()})")
+            return json.loads(line)
+
+        return run
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
 
 
 class Http:
@@ -70,13 +119,12 @@ def wait_for(port: int, process: subprocess.Popen, seconds: float = 120) -> None
     raise RuntimeError("capibara serve did not come up")
 
 
-def copy_when_settled(source: Path, target: Path) -> None:
-    """Copies a data dir once SQLite's closing checkpoint has removed its -wal/-shm files (a closed
-    composition's database pool finishes closing in the background)."""
+def settle(data_dir: Path) -> None:
+    """Waits for SQLite's closing checkpoint to remove the -wal file: a closed composition's
+    database pool finishes closing in the background, and the store has one user at a time."""
     deadline = time.monotonic() + 30
-    while any(source.glob("*.db-wal")) and time.monotonic() < deadline:
+    while any(data_dir.glob("*.db-wal")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    shutil.copytree(source, target)
 
 
 def main() -> None:
@@ -98,41 +146,49 @@ def main() -> None:
 
     with capibara.Capibara(str(binding_config)) as app:
         ingested = app.ingest(args.corpus)
-    # The server gets a copy of the same collection (the store directory has one user at a time).
-    copy_when_settled(work / "binding-data", work / "server-data")
-
-    library = json.loads(
-        subprocess.run(
-            [args.timing, "--config", binding_config, "--calls", str(args.calls), "--text", TEXT, "--query", QUERY],
-            check=True, capture_output=True, text=True,
-        ).stdout
-    )
-
-    results: dict = {"calls": args.calls, "chunks": ingested["chunks_indexed"], "library_us": library}
-    with capibara.Capibara(str(binding_config)) as app:
-        results["python_us"] = {
-            "embed_us": median_us(args.calls, lambda: app.embed(TEXT)),
-            "search_lexical_us": median_us(args.calls, lambda: app.search(QUERY, k=10, mode="lexical")),
-            "search_hybrid_us": median_us(args.calls, lambda: app.search(QUERY, k=10, mode="hybrid")),
-        }
-        assert app.search(QUERY, k=10, mode="lexical")["total_results"] == 10
-
+    # The server and the library's timing process get copies of the same collection (a store
+    # directory has one user at a time).
+    settle(work / "binding-data")
+    library_config = work / "library.toml"
+    write_config(library_config, work / "library-data", args.port)
+    for copy in ["server-data", "library-data"]:
+        shutil.copytree(work / "binding-data", work / copy)
+    results: dict = {"calls": args.calls, "rounds": ROUNDS, "chunks": ingested["chunks_indexed"]}
     server = subprocess.Popen([args.capibara, "--config", server_config, "serve"], stderr=subprocess.DEVNULL)
+    library = Library(args.timing, library_config)
     try:
         wait_for(args.port, server)
         client = Http(args.port)
-        results["http_us"] = {
-            "embed_us": median_us(args.calls, lambda: client.post("/api/v1/embeddings", {"text": TEXT})),
-            "search_lexical_us": median_us(
-                args.calls, lambda: client.post("/api/v1/rag/search", {"query": QUERY, "k": 10, "mode": "lexical"})
-            ),
-            "search_hybrid_us": median_us(
-                args.calls, lambda: client.post("/api/v1/rag/search", {"query": QUERY, "k": 10, "mode": "hybrid"})
-            ),
-        }
+        with capibara.Capibara(str(binding_config)) as app:
+            assert app.search(QUERY, k=10, mode="lexical")["total_results"] == 10
+            cells: dict[str, Batch] = {}
+            for key, call, path, body in [
+                ("embed_us", lambda: app.embed(TEXT), "/api/v1/embeddings", {"text": TEXT}),
+                (
+                    "search_lexical_us",
+                    lambda: app.search(QUERY, k=10, mode="lexical"),
+                    "/api/v1/rag/search",
+                    {"query": QUERY, "k": 10, "mode": "lexical"},
+                ),
+                (
+                    "search_hybrid_us",
+                    lambda: app.search(QUERY, k=10, mode="hybrid"),
+                    "/api/v1/rag/search",
+                    {"query": QUERY, "k": 10, "mode": "hybrid"},
+                ),
+            ]:
+                cells[f"library {key}"] = library.batch(key)
+                cells[f"python {key}"] = timed(call)
+                cells[f"http {key}"] = timed(lambda path=path, body=body: client.post(path, body))
+            medians = interleaved_medians(args.calls, cells)
     finally:
+        library.close()
         server.terminate()
         server.wait()
+    for face in ["library", "python", "http"]:
+        results[f"{face}_us"] = {
+            name.split(" ")[1]: value for name, value in medians.items() if name.startswith(face + " ")
+        }
     Path(args.out).write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(json.dumps(results, indent=2))
 

@@ -10,12 +10,13 @@ use capibara_server::{Capibara as App, settings};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::{Json, to_value};
+use crate::convert::to_value;
 use crate::core::Core;
 use crate::errors;
 use crate::runtime::{awaitable, call, wait};
 use crate::server::Server;
 use crate::stream::{AsyncChatEvents, ChatEvents};
+use crate::to_python::Plain;
 
 /// The configuration named by `config`: `None` (embedded defaults and `CAPIBARA_…` variables), a
 /// path to a `capibara.toml`, or a dict laid out like one.
@@ -74,7 +75,7 @@ impl Capibara {
         py: Python<'_>,
         messages: &Bound<'_, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Json> {
+    ) -> PyResult<Plain> {
         wait(py, self.core.chat(messages, options)?)
     }
 
@@ -89,7 +90,7 @@ impl Capibara {
     }
 
     /// Unit vectors: one list of floats for a text, a list of them for a list of texts.
-    fn embed(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Json> {
+    fn embed(&self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Plain> {
         wait(py, self.core.embed(texts)?)
     }
 
@@ -102,7 +103,7 @@ impl Capibara {
         k: Option<&Bound<'_, PyAny>>,
         filter: Option<&Bound<'_, PyAny>>,
         mode: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Json> {
+    ) -> PyResult<Plain> {
         wait(py, self.core.search(query, k, filter, mode)?)
     }
 
@@ -113,7 +114,7 @@ impl Capibara {
         py: Python<'_>,
         question: &Bound<'_, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Json> {
+    ) -> PyResult<Plain> {
         wait(py, self.core.ask(question, options)?)
     }
 
@@ -124,17 +125,17 @@ impl Capibara {
         py: Python<'_>,
         paths: &Bound<'_, PyAny>,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<Json> {
+    ) -> PyResult<Plain> {
         wait(py, self.core.ingest(paths, progress)?)
     }
 
     /// Ingests documents given as dicts (`text`, and optionally `id`, `title`, `source`, `metadata`).
-    fn ingest_documents(&self, py: Python<'_>, documents: &Bound<'_, PyAny>) -> PyResult<Json> {
+    fn ingest_documents(&self, py: Python<'_>, documents: &Bound<'_, PyAny>) -> PyResult<Plain> {
         wait(py, self.core.ingest_documents(documents)?)
     }
 
     /// What the retrieval collection holds.
-    fn stats(&self, py: Python<'_>) -> PyResult<Json> {
+    fn stats(&self, py: Python<'_>) -> PyResult<Plain> {
         wait(py, self.core.stats()?)
     }
 

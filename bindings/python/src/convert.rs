@@ -83,34 +83,3 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: Value, what: &str) -> PyRes
         errors::to_py(capibara_core::Error::invalid(format!("{place}: {}", error.inner())))
     })
 }
-
-/// A result the library serialised, handed to Python as dicts, lists and scalars.
-///
-/// It travels as the JSON text the HTTP API would send and is read by Python's own (C) JSON
-/// parser: an `f32` arrives as the float its shortest form denotes (`0.1`, not
-/// `0.10000000149011612`), so every face returns the same numbers, and it is the quickest way
-/// to build many small Python objects.
-pub(crate) struct Json(String);
-
-impl Json {
-    /// Serialises a library value.
-    pub(crate) fn of(value: &impl serde::Serialize) -> Result<Self, capibara_core::Error> {
-        serde_json::to_string(value)
-            .map(Self)
-            .map_err(|e| capibara_core::Error::internal(format!("cannot serialise a result: {e}")))
-    }
-}
-
-static JSON_LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-
-impl<'py> IntoPyObject<'py> for Json {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let loads = JSON_LOADS
-            .get_or_try_init(py, || Ok::<_, PyErr>(py.import("json")?.getattr("loads")?.unbind()))?;
-        loads.bind(py).call1((self.0,))
-    }
-}

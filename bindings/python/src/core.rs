@@ -14,9 +14,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::{Value, json};
 
-use crate::convert::{Json, from_py, from_value, to_value};
+use crate::convert::{from_py, from_value, to_value};
 use crate::errors;
 use crate::runtime::{Call, call};
+use crate::to_python::{Plain, to_python};
 use capibara_server::serve::Background;
 
 use crate::server::Server;
@@ -55,10 +56,10 @@ impl Core {
         &self,
         messages: &Bound<'_, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Call<Json>> {
+    ) -> PyResult<Call<Plain>> {
         let app = self.app()?;
         let request = chat_options(options)?.request(read_messages(messages)?);
-        Ok(call(async move { Json::of(&app.chat(request).await?) }))
+        Ok(call(async move { Ok(Plain::of(app.chat(request).await?)) }))
     }
 
     pub(crate) fn stream_chat(
@@ -71,7 +72,7 @@ impl Core {
         Ok(EventFeed::start(app, request))
     }
 
-    pub(crate) fn embed(&self, texts: &Bound<'_, PyAny>) -> PyResult<Call<Json>> {
+    pub(crate) fn embed(&self, texts: &Bound<'_, PyAny>) -> PyResult<Call<Plain>> {
         let app = self.app()?;
         let (texts, single) = match texts.cast::<PyString>() {
             Ok(text) => (vec![text.to_str()?.to_owned()], true),
@@ -80,10 +81,10 @@ impl Core {
         Ok(call(async move {
             let mut vectors = app.embed(&texts).await?;
             match (single, vectors.pop()) {
-                (true, Some(vector)) => Json::of(&vector),
+                (true, Some(vector)) => Ok(Plain::of(vector)),
                 (_, last) => {
                     vectors.extend(last);
-                    Json::of(&vectors)
+                    Ok(Plain::of(vectors))
                 }
             }
         }))
@@ -95,9 +96,9 @@ impl Core {
         k: Option<&Bound<'_, PyAny>>,
         filter: Option<&Bound<'_, PyAny>>,
         mode: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Call<Json>> {
+    ) -> PyResult<Call<Plain>> {
         let app = self.app()?;
-        let query: String = from_py(query, "query")?;
+        let query = read_text(query, "query")?;
         let mut options = serde_json::Map::new();
         for (name, value) in [("k", k), ("filter", filter), ("mode", mode)] {
             if let Some(value) = value.filter(|v| !v.is_none()) {
@@ -105,28 +106,28 @@ impl Core {
             }
         }
         let options: SearchOptions = from_value(Value::Object(options), "search options")?;
-        Ok(call(async move { Json::of(&app.search(&query, &options).await?) }))
+        Ok(call(async move { Ok(Plain::of(app.search(&query, &options).await?)) }))
     }
 
     pub(crate) fn ask(
         &self,
         question: &Bound<'_, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Call<Json>> {
+    ) -> PyResult<Call<Plain>> {
         let app = self.app()?;
-        let question: String = from_py(question, "question")?;
+        let question = read_text(question, "question")?;
         let options: AskOptions = match options {
             Some(options) => from_py(options.as_any(), "options")?,
             None => AskOptions::default(),
         };
-        Ok(call(async move { Json::of(&app.ask(&question, options).await?) }))
+        Ok(call(async move { Ok(Plain::of(app.ask(&question, options).await?)) }))
     }
 
     pub(crate) fn ingest(
         &self,
         paths: &Bound<'_, PyAny>,
         progress: Option<Py<PyAny>>,
-    ) -> PyResult<Call<Json>> {
+    ) -> PyResult<Call<Plain>> {
         let app = self.app()?;
         let paths = read_paths(paths)?;
         Ok(Box::pin(async move {
@@ -137,19 +138,19 @@ impl Core {
             if let Some(error) = reporter.failed {
                 return Err(error);
             }
-            Json::of(&summary).map_err(errors::to_py)
+            Ok(Plain::of(summary))
         }))
     }
 
-    pub(crate) fn ingest_documents(&self, documents: &Bound<'_, PyAny>) -> PyResult<Call<Json>> {
+    pub(crate) fn ingest_documents(&self, documents: &Bound<'_, PyAny>) -> PyResult<Call<Plain>> {
         let app = self.app()?;
         let documents: Vec<DocumentInput> = from_py(documents, "documents")?;
-        Ok(call(async move { Json::of(&app.ingest_documents(documents).await?) }))
+        Ok(call(async move { Ok(Plain::of(app.ingest_documents(documents).await?)) }))
     }
 
-    pub(crate) fn stats(&self) -> PyResult<Call<Json>> {
+    pub(crate) fn stats(&self) -> PyResult<Call<Plain>> {
         let app = self.app()?;
-        Ok(call(async move { Json::of(&app.retrieval_stats().await?) }))
+        Ok(call(async move { Ok(Plain::of(app.retrieval_stats().await?)) }))
     }
 
     /// Starts the HTTP server over this composition; closing the composition stops it.
@@ -176,6 +177,14 @@ fn chat_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<ChatOptions> {
     match options {
         Some(options) => from_py(options.as_any(), "options"),
         None => Ok(ChatOptions::default()),
+    }
+}
+
+/// A text argument; a str is taken as it is, anything else is refused naming the argument.
+fn read_text(text: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    match text.cast::<PyString>() {
+        Ok(text) => Ok(text.to_str()?.to_owned()),
+        Err(_) => from_py(text, what),
     }
 }
 
@@ -234,7 +243,7 @@ impl IngestProgress for ProgressCallback {
             IngestEvent::Indexed { chunks } => json!({"type": "indexed", "chunks": chunks}),
         };
         let outcome = Python::attach(|py| {
-            let event = Json::of(&event).map_err(errors::to_py)?.into_pyobject(py)?;
+            let event = to_python(py, &event)?;
             callback.call1(py, (event,)).map(drop)
         });
         if let Err(error) = outcome {

@@ -10,6 +10,7 @@ mod errors;
 mod runtime;
 mod server;
 mod stream;
+mod to_python;
 
 use pyo3::prelude::*;
 

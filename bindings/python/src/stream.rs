@@ -8,9 +8,9 @@ use capibara_server::chat_feed::ChatFeed;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 
-use crate::convert::Json;
 use crate::errors;
 use crate::runtime::{awaitable, runtime, wait};
+use crate::to_python::Plain;
 
 /// A feed whose events arrive as Python dicts.
 pub(crate) struct EventFeed {
@@ -23,12 +23,12 @@ impl EventFeed {
     }
 
     /// The next event; `None` once the answer is complete.
-    fn next(&self) -> impl std::future::Future<Output = PyResult<Option<Json>>> + Send + 'static {
+    fn next(&self) -> impl std::future::Future<Output = PyResult<Option<Plain>>> + Send + 'static {
         let next = self.feed.next();
         async move {
             match next.await {
                 None => Ok(None),
-                Some(Ok(event)) => Json::of(&event).map(Some).map_err(errors::to_py),
+                Some(Ok(event)) => Ok(Some(Plain::of(event))),
                 Some(Err(error)) => Err(errors::to_py(error)),
             }
         }
@@ -57,7 +57,7 @@ impl ChatEvents {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Json>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Plain>> {
         wait(py, self.feed.next())
     }
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import struct
 from pathlib import Path
 
 import capibara
@@ -70,6 +72,37 @@ def test_documents_in_memory_are_searchable_with_filters_and_k(fresh: capibara.C
     assert found["total_results"] == 1 and found["results"][0]["source"] == "geografia.txt"
     filtered = fresh.search(QUESTION, mode="dense", filter={"eq": {"field": "tema", "value": "geografía"}})
     assert [r["metadata"]["doc_id"] for r in filtered["results"]] == ["teide"]
+
+
+def significant_digits(number: float) -> int:
+    mantissa = repr(abs(number)).split("e")[0].replace(".", "").lstrip("0")
+    return len(mantissa.rstrip("0")) if mantissa else 0
+
+
+def test_results_are_plain_data_with_scores_as_json_would_carry_them(fresh: capibara.Capibara) -> None:
+    fresh.ingest_documents(
+        [
+            {"id": "capibara", "text": CAPIBARA, "metadata": {"tema": "animales", "año": 2024, "ok": True}},
+            {"id": "teide", "text": TEIDE, "metadata": {"alturas": [3715, 3.5], "nada": None}},
+        ]
+    )
+    found = fresh.search(QUESTION, k=2, mode="hybrid")
+    # Only dicts, lists, str, int, float, bool and None: a JSON round trip changes nothing.
+    assert json.loads(json.dumps(found)) == found
+    by_id = {r["metadata"]["doc_id"]: r for r in found["results"]}
+    assert by_id["capibara"]["metadata"]["año"] == 2024 and by_id["capibara"]["metadata"]["ok"] is True
+    assert by_id["teide"]["metadata"]["alturas"] == [3715, 3.5] and by_id["teide"]["metadata"]["nada"] is None
+    assert isinstance(found["took_ms"], float) and found["partial"] is False
+    assert "dense_score" in found["results"][0]
+    for result in found["results"]:
+        for name in ["score", "lexical_score", "dense_score"]:
+            score = result.get(name)
+            if score is None:
+                continue
+            # A 32-bit score arrives as its shortest decimal form (at most 9 digits), not widened
+            # to 17, and it is the same 32-bit number.
+            assert significant_digits(score) <= 9, (name, score)
+            assert math.isclose(struct.unpack("f", struct.pack("f", score))[0], score, rel_tol=1e-7)
 
 
 def test_ask_answers_with_the_sources_the_model_saw(fresh: capibara.Capibara) -> None:
