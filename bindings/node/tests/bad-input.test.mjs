@@ -4,18 +4,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
-import { capibara, config, startUpstream, tempDir } from './support.mjs'
+import { capibara, config, rejectsWith, startUpstream, tempDir } from './support.mjs'
 
 const { Capibara } = capibara
-
-async function rejectsWith(promise, code, message) {
-  await assert.rejects(promise, (error) => {
-    assert.ok(error instanceof Error, `an Error, got ${error}`)
-    assert.equal(error.code, code, error.message)
-    if (message) assert.match(error.message, message)
-    return true
-  })
-}
 
 describe('bad input', () => {
   let upstream

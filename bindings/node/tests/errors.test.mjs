@@ -7,19 +7,9 @@ import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 
-import { capibara, config, startUpstream, tempDir } from './support.mjs'
+import { capibara, config, rejectsWith, startUpstream, tempDir } from './support.mjs'
 
 const { Capibara } = capibara
-
-/** Asserts `promise` rejects with an `Error` whose code is `code` and message matches `message`. */
-async function rejectsWith(promise, code, message) {
-  await assert.rejects(promise, (error) => {
-    assert.ok(error instanceof Error, `an Error, got ${error}`)
-    assert.equal(error.code, code, error.message)
-    if (message) assert.match(error.message, message)
-    return true
-  })
-}
 
 describe('error mapping', () => {
   let upstream

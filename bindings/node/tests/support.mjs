@@ -1,6 +1,7 @@
 // Shared by the test files: the built module, the fake OpenAI-compatible upstream (the
 // workspace's `capibara-fake-upstream` binary on a real socket) and configurations over it.
 
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -88,4 +89,14 @@ export function expectedAnswer(tokens) {
   const words = ['Hola ', 'desde ', 'el ', 'servidor ', 'de ', 'prueba ', 'que ', 'responde ', 'sin ', 'pensar ',
     'pero ', 'con ', 'muchas ', 'palabras ', 'bien ', 'medidas. ']
   return Array.from({ length: tokens }, (_, i) => words[i % words.length]).join('')
+}
+
+/** Asserts `promise` rejects with an `Error` whose code is `code` and message matches `message`. */
+export async function rejectsWith(promise, code, message) {
+  await assert.rejects(promise, (error) => {
+    assert.ok(error instanceof Error, `an Error, got ${error}`)
+    assert.equal(error.code, code, error.message)
+    if (message) assert.match(error.message, message)
+    return true
+  })
 }
